@@ -1,0 +1,117 @@
+//! The texts that represent a skill in the capability index.
+//!
+//! Why this shape is documented at the module root ([`super`], "What text
+//! represents a skill").
+
+use switchyard_schemas::manifest::Skill;
+
+/// The primary text of a skill: `"name: description (tag, tag)"`.
+///
+/// The name leads because it is the most condensed statement of the skill;
+/// the description adds the detail; tags go last, in parentheses, as the
+/// lowest-weight context. An empty name falls back to the skill id, and empty
+/// parts are left out, so the text is never empty for a valid skill.
+pub fn skill_text(skill: &Skill) -> String {
+    let head = match skill.name.trim() {
+        "" => skill.id.trim(),
+        name => name,
+    };
+    let mut text = String::from(head);
+    let description = skill.description.trim();
+    if !description.is_empty() {
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(description);
+    }
+    let tags: Vec<&str> = skill
+        .tags
+        .iter()
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+        .collect();
+    if !tags.is_empty() {
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        text.push('(');
+        text.push_str(&tags.join(", "));
+        text.push(')');
+    }
+    text
+}
+
+/// The texts to embed for a skill, primary first (see [`skill_text`]), then
+/// one per distinct non-empty example, in manifest order.
+///
+/// Each text becomes one vector of the skill; the router scores a skill by its
+/// best-matching vector.
+pub fn skill_texts(skill: &Skill) -> Vec<String> {
+    let mut texts = vec![skill_text(skill)];
+    for example in &skill.examples {
+        let example = example.trim();
+        if !example.is_empty() && !texts.iter().any(|t| t == example) {
+            texts.push(example.to_owned());
+        }
+    }
+    texts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn skill(name: &str, description: &str, tags: &[&str], examples: &[&str]) -> Skill {
+        Skill {
+            id: "translate".to_owned(),
+            name: name.to_owned(),
+            description: description.to_owned(),
+            tags: tags.iter().map(|s| (*s).to_owned()).collect(),
+            examples: examples.iter().map(|s| (*s).to_owned()).collect(),
+            input_modes: vec![],
+            output_modes: vec![],
+            vector: None,
+        }
+    }
+
+    #[test]
+    fn primary_text_combines_name_description_and_tags() {
+        let s = skill("Translate", " Translates text. ", &["nlp", " i18n "], &[]);
+        assert_eq!(skill_text(&s), "Translate: Translates text. (nlp, i18n)");
+    }
+
+    #[test]
+    fn empty_parts_are_left_out() {
+        assert_eq!(skill_text(&skill("Translate", "", &[], &[])), "Translate");
+        assert_eq!(
+            skill_text(&skill("Translate", "  ", &["", "nlp"], &[])),
+            "Translate (nlp)"
+        );
+        assert_eq!(
+            skill_text(&skill(" ", "Translates text.", &[], &[])),
+            "translate: Translates text."
+        );
+    }
+
+    #[test]
+    fn examples_follow_the_primary_text_deduplicated() {
+        let s = skill(
+            "Translate",
+            "Translates text.",
+            &[],
+            &[
+                "Say hello in French",
+                " ",
+                "Say hello in French",
+                "Translate: Translates text.",
+            ],
+        );
+        assert_eq!(
+            skill_texts(&s),
+            vec![
+                "Translate: Translates text.".to_owned(),
+                "Say hello in French".to_owned()
+            ]
+        );
+    }
+}

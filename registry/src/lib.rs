@@ -1,0 +1,24 @@
+//! Switchyard registry: the durable store of agent manifests and everything
+//! derived from them.
+//!
+//! # Layout
+//! - [`store`]: the durable redb store of versions, lifecycle, change log, namespaces and keys.
+//! - [`versions`]: semver ordering, `latest` and range resolution.
+//! - [`auth`]: API keys and principals.
+//! - [`error`]: the crate's error type.
+//! - [`embedder`]: local ONNX text embedder that turns skills into capability vectors.
+//! - [`index`]: segmented, filtered HNSW capability index over those vectors.
+//!
+//! Everything here is synchronous: callers on an async runtime run these calls
+//! on blocking threads.
+
+pub mod auth;
+pub mod embedder;
+pub mod error;
+pub mod index;
+pub mod store;
+pub mod versions;
+
+pub use auth::Principal;
+pub use error::RegistryError;
+pub use store::{AuthMode, ListQuery, Registry, RegistryStats};

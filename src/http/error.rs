@@ -1,0 +1,121 @@
+//! `ApiError`: the one place where domain errors become HTTP statuses and the
+//! `{"error": {"code", "message", "field"?}}` body.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use switchyard_registry::RegistryError;
+use switchyard_schemas::ManifestError;
+use switchyard_schemas::api::{ErrorBody, ErrorDetail, FieldProblem};
+
+/// Every error an HTTP handler can answer with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// A request body or query that does not fit its type.
+    #[error("{field}: {message}")]
+    InvalidRequest { field: String, message: String },
+    #[error("request body is {size} bytes; the limit is {limit}")]
+    PayloadTooLarge { size: usize, limit: usize },
+    #[error("malformed Authorization header: expected `Bearer TOKEN`")]
+    MalformedAuthorization,
+    #[error("no route for {method} {path}")]
+    RouteNotFound { method: String, path: String },
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        use RegistryError as R;
+        match self {
+            ApiError::Registry(e) => match e {
+                R::AgentNotFound { .. } => (StatusCode::NOT_FOUND, "agent_not_found"),
+                R::VersionNotFound { .. } => (StatusCode::NOT_FOUND, "version_not_found"),
+                R::NoLatestVersion { .. } => (StatusCode::NOT_FOUND, "no_latest_version"),
+                R::NoMatchingVersion { .. } => (StatusCode::NOT_FOUND, "no_matching_version"),
+                R::InvalidInput { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+                R::VersionConflict { .. } => (StatusCode::CONFLICT, "version_conflict"),
+                R::VersionDeleted { .. } => (StatusCode::CONFLICT, "version_deleted"),
+                R::NamespaceOwned { .. } => (StatusCode::FORBIDDEN, "namespace_owned"),
+                R::NotOwner { .. } => (StatusCode::FORBIDDEN, "not_owner"),
+                R::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+                R::MissingScope { .. } => (StatusCode::FORBIDDEN, "missing_scope"),
+                R::Corrupt { .. } | R::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            },
+            ApiError::Manifest(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_manifest"),
+            ApiError::InvalidRequest { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+            ApiError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::MalformedAuthorization => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            ApiError::RouteNotFound { .. } => (StatusCode::NOT_FOUND, "route_not_found"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+
+    fn detail(&self, code: &str) -> ErrorDetail {
+        let (field, details) = match self {
+            ApiError::Registry(RegistryError::InvalidInput { field, .. }) => (Some(field.clone()), Vec::new()),
+            ApiError::InvalidRequest { field, .. } => (Some(field.clone()), Vec::new()),
+            ApiError::Manifest(e) => (
+                e.problems.first().map(|p| p.field.clone()).filter(|f| !f.is_empty()),
+                e.problems
+                    .iter()
+                    .map(|p| FieldProblem {
+                        field: p.field.clone(),
+                        message: p.message.clone(),
+                    })
+                    .collect(),
+            ),
+            _ => (None, Vec::new()),
+        };
+        ErrorDetail {
+            code: code.to_string(),
+            message: self.to_string(),
+            field,
+            details,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if status.is_server_error() {
+            // The client gets a generic message; the cause goes to the log.
+            match &self {
+                ApiError::Registry(e) => tracing::error!(error = %e, "request failed"),
+                ApiError::Internal(cause) => tracing::error!(%cause, "request failed"),
+                _ => {}
+            }
+        }
+        let body = ErrorBody { error: self.detail(code) };
+        let mut response = (status, axum::Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// A JSON error body for statuses produced by layers (timeouts, body limits)
+/// and by the router itself (405), which have no body of their own.
+pub fn bare_status_body(status: StatusCode) -> Option<ErrorBody> {
+    let (code, message) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "method not allowed on this route"),
+        StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "request body is over the limit"),
+        _ => return None,
+    };
+    Some(ErrorBody {
+        error: ErrorDetail {
+            code: code.into(),
+            message: message.into(),
+            field: None,
+            details: Vec::new(),
+        },
+    })
+}

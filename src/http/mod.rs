@@ -1,0 +1,96 @@
+//! The HTTP API: routes, shared state and the layers around them. Handlers
+//! are thin: extract, authenticate, call the registry on the blocking pool,
+//! map the result.
+
+pub mod agents;
+pub mod changes;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod ops;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use switchyard_registry::Registry;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use error::ApiError;
+use metrics::Metrics;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub registry: Arc<Registry>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Limits applied around every route.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub body_bytes: usize,
+    pub timeout: Duration,
+}
+
+/// Every route the server answers, as `(METHOD, path template)`; a test checks
+/// it against the OpenAPI document.
+pub fn router(state: AppState, limits: Limits) -> Router {
+    Router::new()
+        .route("/v1/agents", post(agents::publish).get(agents::list))
+        .route(
+            "/v1/agents/{namespace}/{agent}",
+            get(agents::get_agent).delete(agents::delete_agent),
+        )
+        .route("/v1/agents/{namespace}/{agent}/versions", get(agents::versions))
+        .route(
+            "/v1/agents/{namespace}/{agent}/versions/{version}",
+            get(agents::get_version)
+                .patch(agents::set_status)
+                .delete(agents::delete_version),
+        )
+        .route("/v1/agents/{namespace}/{agent}/resolve", get(agents::resolve))
+        .route("/v1/changes", get(changes::list))
+        .route("/v1/keys", post(changes::create_key))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(route_not_found)
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            limits.timeout,
+        ))
+        // One byte over the manifest limit still reaches the handler, which
+        // then answers 413 with a precise message; anything larger is cut here.
+        .layer(RequestBodyLimitLayer::new(limits.body_bytes + 1))
+        .layer(axum::middleware::map_response(json_error_bodies))
+        // Outside the layers above, so timeouts and 413s are counted too.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn route_not_found(request: Request) -> ApiError {
+    ApiError::RouteNotFound {
+        method: request.method().to_string(),
+        path: request.uri().path().to_string(),
+    }
+}
+
+/// Gives the bodiless error answers of layers and of the router a JSON body.
+async fn json_error_bodies(response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    match error::bare_status_body(response.status()) {
+        Some(body) if !is_json => (response.status(), axum::Json(body)).into_response(),
+        _ => response,
+    }
+}
