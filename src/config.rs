@@ -110,12 +110,18 @@ impl Settings {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(path) = file {
             if !path.exists() {
-                return Err(ConfigError::MissingFile { path: path.to_path_buf() });
+                return Err(ConfigError::MissingFile {
+                    path: path.to_path_buf(),
+                });
             }
             figment = match path.extension().and_then(|e| e.to_str()) {
                 Some("toml") => figment.merge(Toml::file_exact(path)),
                 Some("yaml" | "yml") => figment.merge(Yaml::file_exact(path)),
-                _ => return Err(ConfigError::UnknownFormat { path: path.to_path_buf() }),
+                _ => {
+                    return Err(ConfigError::UnknownFormat {
+                        path: path.to_path_buf(),
+                    });
+                }
             };
         }
         figment = figment.merge(Env::prefixed("SWITCHYARD__").split("__"));
@@ -150,10 +156,10 @@ impl Settings {
         if self.storage.data_dir.as_os_str().is_empty() {
             return invalid("storage.data_dir", "must not be empty");
         }
-        if let Some(token) = &self.auth.admin_token {
-            if token.len() < 16 {
-                return invalid("auth.admin_token", "must be at least 16 characters");
-            }
+        if let Some(token) = &self.auth.admin_token
+            && token.len() < 16
+        {
+            return invalid("auth.admin_token", "must be at least 16 characters");
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.filter).is_err() {
             return invalid("log.filter", "not a valid tracing filter");
@@ -175,7 +181,11 @@ mod tests {
     fn layers_apply_in_order_and_errors_name_the_key() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("switchyard.toml");
-        std::fs::write(&file, "[server]\nrequest_timeout_secs = 5\n[storage]\ndata_dir = \"/tmp/x\"\n").unwrap();
+        std::fs::write(
+            &file,
+            "[server]\nrequest_timeout_secs = 5\n[storage]\ndata_dir = \"/tmp/x\"\n",
+        )
+        .unwrap();
         let s = Settings::load(Some(&file), &Overrides::default()).unwrap();
         assert_eq!(s.server.request_timeout_secs, 5);
         assert_eq!(s.storage.data_dir, PathBuf::from("/tmp/x"));
@@ -189,21 +199,30 @@ mod tests {
         assert_eq!(s.server.listen.port(), 0);
 
         std::fs::write(&file, "[server]\nrequest_timeout_secs = 0\n").unwrap();
-        let err = Settings::load(Some(&file), &Overrides::default()).unwrap_err().to_string();
+        let err = Settings::load(Some(&file), &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("server.request_timeout_secs"), "{err}");
 
         std::fs::write(&file, "[server]\nrequest_timeout_secs = \"soon\"\n").unwrap();
-        let err = Settings::load(Some(&file), &Overrides::default()).unwrap_err().to_string();
+        let err = Settings::load(Some(&file), &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("request_timeout_secs"), "{err}");
 
         std::fs::write(&file, "[server]\nlisten_on = \"x\"\n").unwrap();
-        let err = Settings::load(Some(&file), &Overrides::default()).unwrap_err().to_string();
+        let err = Settings::load(Some(&file), &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("listen_on"), "{err}");
 
         let yaml = dir.path().join("s.yaml");
         std::fs::write(&yaml, "log:\n  format: json\n").unwrap();
         assert_eq!(
-            Settings::load(Some(&yaml), &Overrides::default()).unwrap().log.format,
+            Settings::load(Some(&yaml), &Overrides::default())
+                .unwrap()
+                .log
+                .format,
             LogFormat::Json
         );
         let err = Settings::load(Some(&dir.path().join("nope.toml")), &Overrides::default()).unwrap_err();

@@ -24,7 +24,10 @@ pub enum StartupError {
     #[error("cannot open the registry in {dir}: {source}")]
     Store { dir: String, source: RegistryError },
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
     #[error("server: {0}")]
@@ -93,7 +96,10 @@ impl Application {
 
     /// Serves until `shutdown` completes, then drains in-flight requests for
     /// at most the configured grace period.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartupError> {
         tracing::info!(addr = %self.local_addr(), "listening");
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let graceful = async move {

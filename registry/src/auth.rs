@@ -102,7 +102,12 @@ mod tests {
             key_id: "k".into(),
         };
         assert!(p.require(Scope::Route).is_ok());
-        assert!(matches!(p.require(Scope::Publish), Err(RegistryError::MissingScope { scope: Scope::Publish })));
+        assert!(matches!(
+            p.require(Scope::Publish),
+            Err(RegistryError::MissingScope {
+                scope: Scope::Publish
+            })
+        ));
         assert!(p.can_see("acme", &Visibility::PRIVATE));
         assert!(!p.can_see("globex", &Visibility::PRIVATE));
         assert!(p.can_see("globex", &Visibility::PUBLIC));

@@ -15,7 +15,9 @@ pub enum RegistryError {
     NoMatchingVersion { name: String, range: String },
     #[error("{field}: {message}")]
     InvalidInput { field: String, message: String },
-    #[error("version {version} of {name} is already published with different content; versions are immutable")]
+    #[error(
+        "version {version} of {name} is already published with different content; versions are immutable"
+    )]
     VersionConflict { name: String, version: String },
     #[error("version {version} of {name} was deleted; a deleted version number cannot be published again")]
     VersionDeleted { name: String, version: String },
@@ -29,8 +31,9 @@ pub enum RegistryError {
     MissingScope { scope: Scope },
     #[error("stored {what} is unreadable: {detail}")]
     Corrupt { what: &'static str, detail: String },
+    /// Boxed: redb's error is large and this path is rare.
     #[error("storage failure: {0}")]
-    Storage(#[from] redb::Error),
+    Storage(Box<redb::Error>),
 }
 
 fn scope_name(scope: &Scope) -> &'static str {
@@ -55,12 +58,13 @@ macro_rules! from_redb {
     ($($t:ty),*) => {$(
         impl From<$t> for RegistryError {
             fn from(e: $t) -> Self {
-                RegistryError::Storage(e.into())
+                RegistryError::Storage(Box::new(e.into()))
             }
         }
     )*};
 }
 from_redb!(
+    redb::Error,
     redb::DatabaseError,
     redb::TransactionError,
     redb::TableError,

@@ -127,10 +127,10 @@ impl Registry {
     /// Opens (or creates) the registry in `data_dir/registry.redb`.
     pub fn open(data_dir: &Path, auth: AuthMode) -> Result<Self> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
-            RegistryError::Storage(redb::Error::Io(std::io::Error::new(
+            RegistryError::Storage(Box::new(redb::Error::Io(std::io::Error::new(
                 e.kind(),
                 format!("creating data dir {}: {e}", data_dir.display()),
-            )))
+            ))))
         })?;
         let db = Database::create(data_dir.join("registry.redb"))?;
         let txn = db.begin_write()?;
@@ -153,10 +153,10 @@ impl Registry {
             };
         };
         let hash = auth::token_hash(token);
-        if let AuthMode::Tenants { admin_token_sha256 } = &self.auth {
-            if *admin_token_sha256 == hash {
-                return Ok(Principal::superuser(ADMIN_TENANT, "bootstrap-admin"));
-            }
+        if let AuthMode::Tenants { admin_token_sha256 } = &self.auth
+            && *admin_token_sha256 == hash
+        {
+            return Ok(Principal::superuser(ADMIN_TENANT, "bootstrap-admin"));
         }
         let txn = self.db.begin_read()?;
         let keys = txn.open_table(KEYS)?;
@@ -232,7 +232,10 @@ impl Registry {
             if let Some(existing) = versions.get((name.as_str(), canonical.as_str()))? {
                 let existing: StoredVersion = decode("version", existing.value())?;
                 if existing.content_sha256 != content_sha256 {
-                    return Err(RegistryError::VersionConflict { name, version: canonical });
+                    return Err(RegistryError::VersionConflict {
+                        name,
+                        version: canonical,
+                    });
                 }
                 return Ok(PublishResponse {
                     name,
@@ -249,11 +252,21 @@ impl Registry {
                 .into_iter()
                 .find(|(other, _)| other.cmp_precedence(&version).is_eq())
             {
-                return Err(RegistryError::VersionConflict { name, version: other.to_string() });
+                return Err(RegistryError::VersionConflict {
+                    name,
+                    version: other.to_string(),
+                });
             }
         }
-        if txn.open_table(DELETED)?.get((name.as_str(), canonical.as_str()))?.is_some() {
-            return Err(RegistryError::VersionDeleted { name, version: canonical });
+        if txn
+            .open_table(DELETED)?
+            .get((name.as_str(), canonical.as_str()))?
+            .is_some()
+        {
+            return Err(RegistryError::VersionDeleted {
+                name,
+                version: canonical,
+            });
         }
 
         let at = now_ms();
@@ -340,7 +353,9 @@ impl Registry {
         let txn = self.db.begin_read()?;
         let loaded = visible_versions(&txn.open_table(VERSIONS)?, principal, name)?;
         let (v, stored) = if version == "latest" {
-            latest_of(&loaded).ok_or_else(|| RegistryError::NoLatestVersion { name: name.to_string() })?
+            latest_of(&loaded).ok_or_else(|| RegistryError::NoLatestVersion {
+                name: name.to_string(),
+            })?
         } else {
             find_version(&loaded, name, version)?
         };
@@ -371,7 +386,10 @@ impl Registry {
     pub fn list(&self, principal: &Principal, query: &ListQuery) -> Result<AgentList> {
         let limit = query.limit.unwrap_or(DEFAULT_PAGE);
         if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(RegistryError::invalid("limit", format!("must be between 1 and {MAX_PAGE}")));
+            return Err(RegistryError::invalid(
+                "limit",
+                format!("must be between 1 and {MAX_PAGE}"),
+            ));
         }
         let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
         let text = query.text.as_deref().map(str::to_lowercase);
@@ -387,30 +405,34 @@ impl Registry {
             if after.as_deref() == Some(name) {
                 continue;
             }
-            if let Some(ns) = &query.namespace {
-                if name.split('/').next() != Some(ns.as_str()) {
-                    continue;
-                }
+            if let Some(ns) = &query.namespace
+                && name.split('/').next() != Some(ns.as_str())
+            {
+                continue;
             }
             let loaded = match visible_versions(&versions, principal, name) {
                 Ok(loaded) => loaded,
                 Err(RegistryError::AgentNotFound { .. }) => continue,
                 Err(e) => return Err(e),
             };
-            if let Some(status) = query.status {
-                if !loaded.iter().any(|(_, s)| s.status == status) {
-                    continue;
-                }
+            if let Some(status) = query.status
+                && !loaded.iter().any(|(_, s)| s.status == status)
+            {
+                continue;
             }
             let (described_version, described) = describing_version(&loaded);
             let manifest = &described.manifest;
-            let mut tags: Vec<String> = manifest.skills.iter().flat_map(|s| s.tags.iter().cloned()).collect();
+            let mut tags: Vec<String> = manifest
+                .skills
+                .iter()
+                .flat_map(|s| s.tags.iter().cloned())
+                .collect();
             tags.sort();
             tags.dedup();
-            if let Some(tag) = &query.tag {
-                if !tags.contains(tag) {
-                    continue;
-                }
+            if let Some(tag) = &query.tag
+                && !tags.contains(tag)
+            {
+                continue;
             }
             if let Some(text) = &text {
                 let found = [name, &manifest.title, &manifest.description]
@@ -442,7 +464,10 @@ impl Registry {
         } else {
             None
         };
-        Ok(AgentList { agents: page, next_cursor })
+        Ok(AgentList {
+            agents: page,
+            next_cursor,
+        })
     }
 
     /// Changes the lifecycle status of a version (owner only).
@@ -506,7 +531,11 @@ impl Registry {
             let loaded = visible_versions(&table, principal, name)?;
             let (v, stored) = find_version(&loaded, name, version)?;
             ensure_owner(principal, name, stored)?;
-            (v.to_string(), stored.clone(), all_versions(&table, name)?.len() - 1)
+            (
+                v.to_string(),
+                stored.clone(),
+                all_versions(&table, name)?.len() - 1,
+            )
         };
         let at = now_ms();
         let seq = append_change(
@@ -551,7 +580,9 @@ impl Registry {
         };
         let agent = load_agent(&txn.open_table(AGENTS)?, name)?;
         if agent.owner != principal.tenant && !principal.is_admin() {
-            return Err(RegistryError::NotOwner { name: name.to_string() });
+            return Err(RegistryError::NotOwner {
+                name: name.to_string(),
+            });
         }
         let audience = all
             .iter()
@@ -596,7 +627,10 @@ impl Registry {
     pub fn changes(&self, principal: &Principal, since: u64, limit: Option<usize>) -> Result<ChangePage> {
         let limit = limit.unwrap_or(DEFAULT_CHANGES);
         if !(1..=MAX_CHANGES).contains(&limit) {
-            return Err(RegistryError::invalid("limit", format!("must be between 1 and {MAX_CHANGES}")));
+            return Err(RegistryError::invalid(
+                "limit",
+                format!("must be between 1 and {MAX_CHANGES}"),
+            ));
         }
         let txn = self.db.begin_read()?;
         let table = txn.open_table(CHANGES)?;
@@ -662,7 +696,9 @@ fn visible_versions(
         .filter(|(_, s)| principal.can_see(&s.owner, &s.manifest.policy.visibility))
         .collect();
     if visible.is_empty() {
-        return Err(RegistryError::AgentNotFound { name: name.to_string() });
+        return Err(RegistryError::AgentNotFound {
+            name: name.to_string(),
+        });
     }
     Ok(visible)
 }
@@ -694,14 +730,18 @@ fn ensure_owner(principal: &Principal, name: &str, stored: &StoredVersion) -> Re
     if stored.owner == principal.tenant || principal.is_admin() {
         Ok(())
     } else {
-        Err(RegistryError::NotOwner { name: name.to_string() })
+        Err(RegistryError::NotOwner {
+            name: name.to_string(),
+        })
     }
 }
 
 fn load_agent(table: &impl ReadableTable<&'static str, &'static [u8]>, name: &str) -> Result<StoredAgent> {
     match table.get(name)? {
         Some(raw) => decode("agent", raw.value()),
-        None => Err(RegistryError::AgentNotFound { name: name.to_string() }),
+        None => Err(RegistryError::AgentNotFound {
+            name: name.to_string(),
+        }),
     }
 }
 

@@ -72,9 +72,18 @@ mod tests {
 
     #[test]
     fn latest_prefers_highest_stable_active() {
-        assert_eq!(latest_of(&[("1.0.0", A), ("1.2.0", A), ("1.10.0", A)]).as_deref(), Some("1.10.0"));
-        assert_eq!(latest_of(&[("1.0.0", A), ("2.0.0-rc.1", A)]).as_deref(), Some("1.0.0"));
-        assert_eq!(latest_of(&[("1.0.0", A), ("1.1.0", D), ("1.2.0", Y)]).as_deref(), Some("1.0.0"));
+        assert_eq!(
+            latest_of(&[("1.0.0", A), ("1.2.0", A), ("1.10.0", A)]).as_deref(),
+            Some("1.10.0")
+        );
+        assert_eq!(
+            latest_of(&[("1.0.0", A), ("2.0.0-rc.1", A)]).as_deref(),
+            Some("1.0.0")
+        );
+        assert_eq!(
+            latest_of(&[("1.0.0", A), ("1.1.0", D), ("1.2.0", Y)]).as_deref(),
+            Some("1.0.0")
+        );
     }
 
     #[test]
@@ -84,7 +93,10 @@ mod tests {
             Some("2.0.0-beta.10")
         );
         // A deprecated stable version does not hide an active prerelease.
-        assert_eq!(latest_of(&[("1.0.0", D), ("2.0.0-rc.1", A)]).as_deref(), Some("2.0.0-rc.1"));
+        assert_eq!(
+            latest_of(&[("1.0.0", D), ("2.0.0-rc.1", A)]).as_deref(),
+            Some("2.0.0-rc.1")
+        );
         assert_eq!(latest_of(&[("1.0.0", Y), ("1.1.0", D)]), None);
         assert_eq!(latest_of(&[]), None);
     }
@@ -109,7 +121,10 @@ mod tests {
         assert_eq!(resolve_of("=1.2.0", &items).as_deref(), Some("1.2.0"));
         assert_eq!(resolve_of("*", &items).as_deref(), Some("3.0.0"));
         // Prereleases match only ranges that name one on the same x.y.z.
-        assert_eq!(resolve_of(">=1.5.0-rc.0, <1.6", &items).as_deref(), Some("1.5.0-rc.1"));
+        assert_eq!(
+            resolve_of(">=1.5.0-rc.0, <1.6", &items).as_deref(),
+            Some("1.5.0-rc.1")
+        );
         assert_eq!(resolve_of("^4", &items), None);
     }
 

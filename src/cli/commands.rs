@@ -10,7 +10,8 @@ use switchyard_schemas::api::{AgentList, CreateKeyRequest, Scope, VersionRecord,
 use switchyard_schemas::import::{self, ImportOptions};
 
 use super::{
-    AgentsCommand, Client, Connection, ExportFormat, ImportArgs, ImportFormat, KeysCommand, ScopeArg, ServeArgs, StatusArg,
+    AgentsCommand, Client, Connection, ExportFormat, ImportArgs, ImportFormat, KeysCommand, ScopeArg,
+    ServeArgs, StatusArg,
 };
 use crate::config::{Overrides, Settings};
 use crate::startup::{Application, shutdown_signal};
@@ -34,7 +35,9 @@ pub async fn agents(conn: &Connection, command: AgentsCommand) -> anyhow::Result
     let out: Value = match command {
         AgentsCommand::Publish { file } => {
             let manifest = read_document(&file)?;
-            client.call(Method::POST, "/v1/agents", &[], Some(&manifest)).await?
+            client
+                .call(Method::POST, "/v1/agents", &[], Some(&manifest))
+                .await?
         }
         AgentsCommand::List {
             namespace,
@@ -55,7 +58,9 @@ pub async fn agents(conn: &Connection, command: AgentsCommand) -> anyhow::Result
             loop {
                 let mut page_query = query.clone();
                 page_query.extend(cursor.take().map(|c| ("cursor", c)));
-                let page: AgentList = client.call(Method::GET, "/v1/agents", &page_query, NO_BODY).await?;
+                let page: AgentList = client
+                    .call(Method::GET, "/v1/agents", &page_query, NO_BODY)
+                    .await?;
                 agents.extend(page.agents);
                 match page.next_cursor {
                     Some(next) if all => cursor = Some(next),
@@ -63,18 +68,28 @@ pub async fn agents(conn: &Connection, command: AgentsCommand) -> anyhow::Result
                 }
             }
         }
-        AgentsCommand::Get { name } => client.call(Method::GET, &agent_path(&name)?, &[], NO_BODY).await?,
+        AgentsCommand::Get { name } => {
+            client
+                .call(Method::GET, &agent_path(&name)?, &[], NO_BODY)
+                .await?
+        }
         AgentsCommand::Versions { name } => {
             let path = format!("{}/versions", agent_path(&name)?);
             client.call(Method::GET, &path, &[], NO_BODY).await?
         }
         AgentsCommand::Resolve { name, range } => {
             let path = format!("{}/resolve", agent_path(&name)?);
-            client.call(Method::GET, &path, &[("range", range)], NO_BODY).await?
+            client
+                .call(Method::GET, &path, &[("range", range)], NO_BODY)
+                .await?
         }
-        AgentsCommand::Deprecate { reference } => set_status(&client, &reference, VersionStatus::Deprecated).await?,
+        AgentsCommand::Deprecate { reference } => {
+            set_status(&client, &reference, VersionStatus::Deprecated).await?
+        }
         AgentsCommand::Yank { reference } => set_status(&client, &reference, VersionStatus::Yanked).await?,
-        AgentsCommand::Activate { reference } => set_status(&client, &reference, VersionStatus::Active).await?,
+        AgentsCommand::Activate { reference } => {
+            set_status(&client, &reference, VersionStatus::Active).await?
+        }
         AgentsCommand::Delete { reference } => {
             let path = match reference.split_once('@') {
                 Some((name, version)) => version_path(name, version)?,
@@ -99,7 +114,9 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
     .with_context(|| format!("importing {}", args.file.display()))?;
     if args.publish {
         let client = Client::new(&args.conn.server, args.conn.token.clone())?;
-        let answer: Value = client.call(Method::POST, "/v1/agents", &[], Some(&manifest)).await?;
+        let answer: Value = client
+            .call(Method::POST, "/v1/agents", &[], Some(&manifest))
+            .await?;
         print_json(&answer)
     } else {
         print_json(&manifest)
@@ -109,7 +126,9 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
 pub async fn export(conn: &Connection, format: ExportFormat, reference: &str) -> anyhow::Result<()> {
     let client = Client::new(&conn.server, conn.token.clone())?;
     let (name, version) = split_reference(reference)?;
-    let record: VersionRecord = client.call(Method::GET, &version_path(name, version)?, &[], NO_BODY).await?;
+    let record: VersionRecord = client
+        .call(Method::GET, &version_path(name, version)?, &[], NO_BODY)
+        .await?;
     match format {
         ExportFormat::A2a => print_json(&switchyard_schemas::export::to_a2a_card(&record.manifest)),
     }

@@ -12,7 +12,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub use client::Client;
 
 #[derive(Debug, Parser)]
-#[command(name = "switchyard", version, about = "Registry, capability index and router for an agent fleet")]
+#[command(
+    name = "switchyard",
+    version,
+    about = "Registry, capability index and router for an agent fleet"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -66,7 +70,12 @@ pub struct ServeArgs {
 #[derive(Debug, Clone, Args)]
 pub struct Connection {
     /// Base URL of the server.
-    #[arg(long, global = true, env = "SWITCHYARD_SERVER", default_value = "http://127.0.0.1:7878")]
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_SERVER",
+        default_value = "http://127.0.0.1:7878"
+    )]
     pub server: String,
     /// API token.
     #[arg(long, global = true, env = "SWITCHYARD_TOKEN", hide_env_values = true)]
@@ -170,7 +179,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => commands::serve(args).await,
         Command::Agents { conn, command } => commands::agents(&conn, command).await,
         Command::Import(args) => commands::import(args).await,
-        Command::Export { conn, format, reference } => commands::export(&conn, format, &reference).await,
+        Command::Export {
+            conn,
+            format,
+            reference,
+        } => commands::export(&conn, format, &reference).await,
         Command::Keys { conn, command } => commands::keys(&conn, command).await,
     }
 }

@@ -59,7 +59,11 @@ pub async fn publish(
         Ok(registry.publish(principal, manifest)?)
     })
     .await?;
-    let status = if response.created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if response.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(response)))
 }
 
@@ -89,7 +93,10 @@ pub async fn list(
         status: p.status,
         text: p.text,
     };
-    let list = blocking(&state, bearer, move |registry, principal| Ok(registry.list(principal, &q)?)).await?;
+    let list = blocking(&state, bearer, move |registry, principal| {
+        Ok(registry.list(principal, &q)?)
+    })
+    .await?;
     Ok(Json(list))
 }
 
@@ -133,7 +140,10 @@ pub async fn get_version(
 ) -> Result<Json<VersionRecord>, ApiError> {
     let name = path.name();
     Ok(Json(
-        blocking(&state, bearer, move |r, p| Ok(r.version(p, &name, &path.version)?)).await?,
+        blocking(&state, bearer, move |r, p| {
+            Ok(r.version(p, &name, &path.version)?)
+        })
+        .await?,
     ))
 }
 
@@ -160,7 +170,10 @@ pub async fn delete_version(
 ) -> Result<Json<ChangeAck>, ApiError> {
     let name = path.name();
     Ok(Json(
-        blocking(&state, bearer, move |r, p| Ok(r.delete_version(p, &name, &path.version)?)).await?,
+        blocking(&state, bearer, move |r, p| {
+            Ok(r.delete_version(p, &name, &path.version)?)
+        })
+        .await?,
     ))
 }
 
@@ -179,6 +192,9 @@ pub async fn resolve(
     let params: ResolveParams = query(raw.as_deref())?;
     let name = path.name();
     Ok(Json(
-        blocking(&state, bearer, move |r, p| Ok(r.resolve(p, &name, &params.range)?)).await?,
+        blocking(&state, bearer, move |r, p| {
+            Ok(r.resolve(p, &name, &params.range)?)
+        })
+        .await?,
     ))
 }

@@ -26,7 +26,10 @@ pub async fn list(
 ) -> Result<Json<ChangePage>, ApiError> {
     let params: ChangesParams = query(raw.as_deref())?;
     Ok(Json(
-        blocking(&state, bearer, move |r, p| Ok(r.changes(p, params.since, params.limit)?)).await?,
+        blocking(&state, bearer, move |r, p| {
+            Ok(r.changes(p, params.since, params.limit)?)
+        })
+        .await?,
     ))
 }
 

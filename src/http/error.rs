@@ -56,10 +56,15 @@ impl ApiError {
 
     fn detail(&self, code: &str) -> ErrorDetail {
         let (field, details) = match self {
-            ApiError::Registry(RegistryError::InvalidInput { field, .. }) => (Some(field.clone()), Vec::new()),
+            ApiError::Registry(RegistryError::InvalidInput { field, .. }) => {
+                (Some(field.clone()), Vec::new())
+            }
             ApiError::InvalidRequest { field, .. } => (Some(field.clone()), Vec::new()),
             ApiError::Manifest(e) => (
-                e.problems.first().map(|p| p.field.clone()).filter(|f| !f.is_empty()),
+                e.problems
+                    .first()
+                    .map(|p| p.field.clone())
+                    .filter(|f| !f.is_empty()),
                 e.problems
                     .iter()
                     .map(|p| FieldProblem {
@@ -90,7 +95,9 @@ impl IntoResponse for ApiError {
                 _ => {}
             }
         }
-        let body = ErrorBody { error: self.detail(code) };
+        let body = ErrorBody {
+            error: self.detail(code),
+        };
         let mut response = (status, axum::Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response

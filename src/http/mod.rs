@@ -71,7 +71,10 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .layer(RequestBodyLimitLayer::new(limits.body_bytes + 1))
         .layer(axum::middleware::map_response(json_error_bodies))
         // Outside the layers above, so timeouts and 413s are counted too.
-        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -20,7 +20,9 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
     let stats = tokio::task::spawn_blocking(move || registry.stats())
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
-    Ok(Json(json!({"status": "ready", "agents": stats.agents, "versions": stats.versions})))
+    Ok(Json(
+        json!({"status": "ready", "agents": stats.agents, "versions": stats.versions}),
+    ))
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {

@@ -68,7 +68,13 @@ impl TestApp {
     }
 
     /// Sends a request and returns the status and the JSON body (Null when empty).
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.http.request(method, self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -82,7 +88,8 @@ impl TestApp {
         let json = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
         };
         (status, json)
     }
@@ -98,7 +105,11 @@ impl TestApp {
     /// Creates a key for `tenant` with `scopes` using the admin token.
     pub async fn key(&self, tenant: &str, scopes: &[&str]) -> String {
         let (status, body) = self
-            .post("/v1/keys", ADMIN_TOKEN, &serde_json::json!({"tenant": tenant, "scopes": scopes}))
+            .post(
+                "/v1/keys",
+                ADMIN_TOKEN,
+                &serde_json::json!({"tenant": tenant, "scopes": scopes}),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["token"].as_str().unwrap().to_string()
