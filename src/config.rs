@@ -39,6 +39,9 @@ pub struct ServerSettings {
 #[serde(deny_unknown_fields)]
 pub struct StorageSettings {
     pub data_dir: PathBuf,
+    /// How often the capability-index snapshot is written when it changed
+    /// (it is also written on shutdown); a restart replays what came after.
+    pub index_persist_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -74,6 +77,7 @@ impl Default for Settings {
             },
             storage: StorageSettings {
                 data_dir: PathBuf::from("./data"),
+                index_persist_secs: 60,
             },
             auth: AuthSettings::default(),
             log: LogSettings {
@@ -152,6 +156,9 @@ impl Settings {
         }
         if self.server.body_limit_bytes < switchyard_schemas::validate::MAX_MANIFEST_BYTES {
             return invalid("server.body_limit_bytes", "must be at least 65536 (one manifest)");
+        }
+        if self.storage.index_persist_secs == 0 {
+            return invalid("storage.index_persist_secs", "must be at least 1");
         }
         if self.storage.data_dir.as_os_str().is_empty() {
             return invalid("storage.data_dir", "must not be empty");

@@ -6,7 +6,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchyard_registry::{AuthMode, Registry, RegistryError};
+use switchyard_registry::embedder::{EmbedError, EmbeddingService, OnnxEmbedder, ServiceConfig};
+use switchyard_registry::index::IndexConfig;
+use switchyard_registry::{AuthMode, Catalog, Registry, RegistryError};
+use switchyard_router::{FeedbackStats, QualityConfig, Router, RouterConfig, RouterError, StatsConfig};
 use tokio::net::TcpListener;
 
 use crate::config::Settings;
@@ -23,6 +26,12 @@ pub enum StartupError {
     DevModeNotLoopback { addr: SocketAddr },
     #[error("cannot open the registry in {dir}: {source}")]
     Store { dir: String, source: RegistryError },
+    #[error("cannot load the embedding model: {0}")]
+    Model(#[from] EmbedError),
+    #[error("cannot open the capability index: {0}")]
+    Catalog(RegistryError),
+    #[error("cannot open the feedback statistics: {0}")]
+    Feedback(#[from] RouterError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -40,6 +49,29 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     grace: Duration,
+    catalog: Arc<Catalog>,
+    persist_every: Duration,
+}
+
+/// The model is immutable and costs ~1.5 s and ~400 MB to load and warm
+/// up, so one process (a server, or a test binary starting many) loads it
+/// once.
+static EMBEDDER: tokio::sync::OnceCell<Arc<OnnxEmbedder>> = tokio::sync::OnceCell::const_new();
+
+async fn shared_embedder() -> Result<Arc<OnnxEmbedder>, StartupError> {
+    EMBEDDER
+        .get_or_try_init(|| async {
+            tokio::task::spawn_blocking(|| {
+                let e = OnnxEmbedder::load_default()?;
+                e.warm_up()?;
+                Ok::<_, EmbedError>(Arc::new(e))
+            })
+            .await
+            .map_err(|e| StartupError::Serve(std::io::Error::other(e)))?
+            .map_err(StartupError::Model)
+        })
+        .await
+        .cloned()
 }
 
 impl Application {
@@ -69,8 +101,37 @@ impl Application {
                 dir: settings.storage.data_dir.display().to_string(),
                 source,
             })?;
+        let registry = Arc::new(registry);
+        let embedder = EmbeddingService::new(shared_embedder().await?, ServiceConfig::default());
+        let catalog = {
+            let (registry, dir) = (registry.clone(), settings.storage.data_dir.clone());
+            Arc::new(
+                tokio::task::spawn_blocking(move || {
+                    Catalog::open(registry, embedder, &dir, IndexConfig::default())
+                })
+                .await
+                .map_err(|e| StartupError::Serve(std::io::Error::other(e)))?
+                .map_err(StartupError::Catalog)?,
+            )
+        };
+        let stats = {
+            let dir = settings.storage.data_dir.clone();
+            Arc::new(
+                tokio::task::spawn_blocking(move || FeedbackStats::open(&dir, StatsConfig::default()))
+                    .await
+                    .map_err(|e| StartupError::Serve(std::io::Error::other(e)))??,
+            )
+        };
+        let router = Arc::new(Router::new(
+            catalog.clone(),
+            stats,
+            RouterConfig::default(),
+            QualityConfig::default(),
+        ));
         let state = AppState {
-            registry: Arc::new(registry),
+            registry,
+            catalog: catalog.clone(),
+            router,
             metrics: Arc::new(Metrics::new()?),
         };
         let limits = Limits {
@@ -84,6 +145,8 @@ impl Application {
             listener,
             router: http::router(state, limits),
             grace: Duration::from_secs(settings.server.shutdown_grace_secs),
+            catalog,
+            persist_every: Duration::from_secs(settings.storage.index_persist_secs),
         })
     }
 
@@ -108,6 +171,7 @@ impl Application {
             let _ = stopping_tx.send(());
         };
         let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(graceful);
+        let persister = tokio::spawn(persist_periodically(self.catalog.clone(), self.persist_every));
         let grace = self.grace;
         let deadline = async move {
             // Only starts counting once shutdown began.
@@ -117,13 +181,45 @@ impl Application {
                 std::future::pending::<()>().await;
             }
         };
-        tokio::select! {
+        let result = tokio::select! {
             result = serve => result.map_err(StartupError::Serve),
             () = deadline => {
                 tracing::warn!("grace period over; dropping remaining connections");
                 Ok(())
             }
+        };
+        // Wait for the task to be gone: it holds the catalog, and with it
+        // the store's file, which a restart in this process must reopen.
+        persister.abort();
+        let _ = persister.await;
+        persist(self.catalog).await;
+        result
+    }
+}
+
+/// Writes the index snapshot whenever changes were applied since the last
+/// write; a crash loses nothing (the store is the truth), only replay time.
+async fn persist_periodically(catalog: Arc<Catalog>, every: Duration) {
+    let mut written = catalog.applied_seq();
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let seq = catalog.applied_seq();
+        if seq != written {
+            persist(catalog.clone()).await;
+            written = seq;
         }
+    }
+}
+
+async fn persist(catalog: Arc<Catalog>) {
+    match tokio::task::spawn_blocking(move || catalog.persist()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "index snapshot not written; the next start replays the change log")
+        }
+        Err(e) => tracing::error!(error = %e, "index snapshot task failed"),
     }
 }
 

@@ -31,6 +31,12 @@ pub enum RegistryError {
     MissingScope { scope: Scope },
     #[error("stored {what} is unreadable: {detail}")]
     Corrupt { what: &'static str, detail: String },
+    /// Embedding a manifest's skills failed (client faults are mapped to
+    /// [`RegistryError::InvalidInput`] before this).
+    #[error("embedding: {0}")]
+    Embed(#[from] crate::embedder::EmbedError),
+    #[error("capability index: {0}")]
+    Index(#[from] crate::index::IndexError),
     /// Boxed: redb's error is large and this path is rare.
     #[error("storage failure: {0}")]
     Storage(Box<redb::Error>),

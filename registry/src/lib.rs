@@ -2,6 +2,7 @@
 //! derived from them.
 //!
 //! # Layout
+//! - [`catalog`]: the store, embedder and index kept in step; routing cards.
 //! - [`store`]: the durable redb store of versions, lifecycle, change log, namespaces and keys.
 //! - [`versions`]: semver ordering, `latest` and range resolution.
 //! - [`auth`]: API keys and principals.
@@ -13,6 +14,7 @@
 //! on blocking threads.
 
 pub mod auth;
+pub mod catalog;
 pub mod embedder;
 pub mod error;
 pub mod index;
@@ -20,5 +22,6 @@ pub mod store;
 pub mod versions;
 
 pub use auth::Principal;
+pub use catalog::{AgentCard, Catalog, IndexOrigin, SkillCard, VersionCard};
 pub use error::RegistryError;
-pub use store::{AuthMode, ListQuery, Registry, RegistryStats};
+pub use store::{AuthMode, ListQuery, Registry, RegistryStats, StoredEntry, VersionVectors};

@@ -30,6 +30,7 @@ use switchyard_schemas::validate::{validate_agent_name, validate_identifier};
 
 use crate::auth::{self, ADMIN_TENANT, DEV_TENANT, Principal};
 use crate::error::{RegistryError, Result};
+use crate::index::SkillVector;
 use crate::versions;
 
 /// (agent, canonical version) → [`StoredVersion`] JSON.
@@ -44,6 +45,10 @@ const NAMESPACES: TableDefinition<&str, &str> = TableDefinition::new("namespaces
 const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes");
 /// SHA-256 of a token → [`StoredKey`] JSON.
 const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
+/// (agent, canonical version) → its capability vectors ([`VersionVectors`],
+/// postcard): immutable like the version, so the index can be rebuilt
+/// from the store without running the embedder again.
+const VECTORS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("vectors");
 
 /// Default and largest page sizes of listings.
 pub const DEFAULT_PAGE: usize = 50;
@@ -82,6 +87,25 @@ struct StoredKey {
     tenant: String,
     scopes: Vec<Scope>,
     created_at_ms: u64,
+}
+
+/// The capability vectors of one version, tagged with their embedding space.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionVectors {
+    pub space: String,
+    pub vectors: Vec<SkillVector>,
+}
+
+/// Everything the capability index and the router need of one stored
+/// version, whoever owns it (internal reads: no visibility check).
+#[derive(Debug, Clone)]
+pub struct StoredEntry {
+    pub name: String,
+    pub version: Version,
+    pub status: VersionStatus,
+    pub owner: String,
+    pub manifest: AgentManifest,
+    pub vectors: Option<VersionVectors>,
 }
 
 /// Filters and paging of `GET /v1/agents`.
@@ -140,6 +164,7 @@ impl Registry {
         txn.open_table(NAMESPACES)?;
         txn.open_table(CHANGES)?;
         txn.open_table(KEYS)?;
+        txn.open_table(VECTORS)?;
         txn.commit()?;
         Ok(Registry { db, auth })
     }
@@ -201,10 +226,16 @@ impl Registry {
         })
     }
 
-    /// Publishes one version. Identical content is an idempotent success;
-    /// different content under an existing version is a conflict. The manifest
-    /// must already have passed validation.
-    pub fn publish(&self, principal: &Principal, manifest: AgentManifest) -> Result<PublishResponse> {
+    /// Publishes one version with its capability vectors, in one durable
+    /// commit. Identical content is an idempotent success (the stored
+    /// vectors are kept); different content under an existing version is a
+    /// conflict. The manifest must already have passed validation.
+    pub fn publish(
+        &self,
+        principal: &Principal,
+        manifest: AgentManifest,
+        vectors: &VersionVectors,
+    ) -> Result<PublishResponse> {
         principal.require(Scope::Publish)?;
         validate_agent_name(&manifest.name).map_err(|m| RegistryError::invalid("name", m))?;
         let version = Version::parse(&manifest.version)
@@ -294,6 +325,10 @@ impl Registry {
         };
         txn.open_table(VERSIONS)?
             .insert((name.as_str(), canonical.as_str()), encode(&stored).as_slice())?;
+        txn.open_table(VECTORS)?.insert(
+            (name.as_str(), canonical.as_str()),
+            encode_vectors(vectors).as_slice(),
+        )?;
         {
             let mut agents = txn.open_table(AGENTS)?;
             let agent = match agents.get(name.as_str())? {
@@ -552,6 +587,7 @@ impl Registry {
             },
         )?;
         txn.open_table(VERSIONS)?.remove((name, canonical.as_str()))?;
+        txn.open_table(VECTORS)?.remove((name, canonical.as_str()))?;
         txn.open_table(DELETED)?
             .insert((name, canonical.as_str()), stored.content_sha256.as_str())?;
         if remaining == 0 {
@@ -606,9 +642,11 @@ impl Registry {
         {
             let mut versions = txn.open_table(VERSIONS)?;
             let mut deleted = txn.open_table(DELETED)?;
+            let mut vectors = txn.open_table(VECTORS)?;
             for (v, stored) in &all {
                 let canonical = v.to_string();
                 versions.remove((name, canonical.as_str()))?;
+                vectors.remove((name, canonical.as_str()))?;
                 deleted.insert((name, canonical.as_str()), stored.content_sha256.as_str())?;
             }
         }
@@ -650,6 +688,80 @@ impl Registry {
             }
         }
         Ok(ChangePage { changes, next_since })
+    }
+
+    /// Stores the vectors of an existing version (a backfill for versions
+    /// stored before vectors were, or in another embedding space).
+    pub fn put_vectors(&self, name: &str, version: &str, vectors: &VersionVectors) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        if txn.open_table(VERSIONS)?.get((name, version))?.is_none() {
+            return Err(RegistryError::VersionNotFound {
+                name: name.to_owned(),
+                version: version.to_owned(),
+            });
+        }
+        txn.open_table(VECTORS)?
+            .insert((name, version), encode_vectors(vectors).as_slice())?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Every stored version of every agent with its vectors, agents in name
+    /// order and versions in semver order: the input of an index rebuild.
+    pub fn all_entries(&self) -> Result<Vec<StoredEntry>> {
+        let txn = self.db.begin_read()?;
+        let versions = txn.open_table(VERSIONS)?;
+        let vectors = txn.open_table(VECTORS)?;
+        let mut out = Vec::new();
+        for agent in txn.open_table(AGENTS)?.iter()? {
+            let (name, _) = agent?;
+            for loaded in all_versions(&versions, name.value())? {
+                out.push(entry(name.value(), loaded, &vectors)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The stored vectors of one version (internal: no visibility check).
+    pub fn version_vectors(&self, name: &str, version: &str) -> Result<Option<VersionVectors>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(VECTORS)?;
+        let Some(raw) = table.get((name, version))? else {
+            return Ok(None);
+        };
+        postcard::from_bytes(raw.value())
+            .map(Some)
+            .map_err(|e| RegistryError::Corrupt {
+                what: "vectors",
+                detail: format!("{name}@{version}: {e}"),
+            })
+    }
+
+    /// Every stored version of `name` with its vectors, in semver order
+    /// (empty when the agent does not exist).
+    pub fn agent_entries(&self, name: &str) -> Result<Vec<StoredEntry>> {
+        let txn = self.db.begin_read()?;
+        let vectors = txn.open_table(VECTORS)?;
+        all_versions(&txn.open_table(VERSIONS)?, name)?
+            .into_iter()
+            .map(|loaded| entry(name, loaded, &vectors))
+            .collect()
+    }
+
+    /// Names of the agents touched by change-log entries after `since`, and
+    /// the last sequence number (internal: no visibility check).
+    pub fn agents_changed_since(&self, since: u64) -> Result<(Vec<String>, u64)> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(CHANGES)?;
+        let mut names = std::collections::BTreeSet::new();
+        let mut last = since;
+        for entry in table.range(since.saturating_add(1)..)? {
+            let (seq, raw) = entry?;
+            last = seq.value();
+            let stored: StoredChange = decode("change", raw.value())?;
+            names.insert(stored.change.name);
+        }
+        Ok((names.into_iter().collect(), last))
     }
 
     /// Sizes of the registry.
@@ -831,6 +943,35 @@ fn record(name: &str, v: &Version, s: &StoredVersion) -> VersionRecord {
 /// SHA-256 of the manifest's canonical JSON (struct field order, sorted maps).
 fn content_hash(manifest: &AgentManifest) -> String {
     hex::encode(Sha256::digest(encode(manifest)))
+}
+
+fn entry(
+    name: &str,
+    (version, stored): Loaded,
+    vectors: &impl ReadableTable<VersionsTable, &'static [u8]>,
+) -> Result<StoredEntry> {
+    let canonical = version.to_string();
+    let vectors = match vectors.get((name, canonical.as_str()))? {
+        Some(raw) => Some(
+            postcard::from_bytes(raw.value()).map_err(|e| RegistryError::Corrupt {
+                what: "vectors",
+                detail: format!("{name}@{canonical}: {e}"),
+            })?,
+        ),
+        None => None,
+    };
+    Ok(StoredEntry {
+        name: name.to_owned(),
+        version,
+        status: stored.status,
+        owner: stored.owner,
+        manifest: stored.manifest,
+        vectors,
+    })
+}
+
+fn encode_vectors(vectors: &VersionVectors) -> Vec<u8> {
+    postcard::to_stdvec(vectors).expect("vectors always serialise")
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {

@@ -37,6 +37,7 @@ fn versions(seed: u64, n: usize, prefix: &str) -> Vec<VersionRows> {
                 status: VersionStatus::Active,
                 cost_usd: 0.01 * (i % 10) as f32,
                 latency_p95_ms: 100 * (i % 7) as u32,
+                current: false,
             },
             vectors: (0..2)
                 .map(|s| SkillVector {

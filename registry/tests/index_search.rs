@@ -84,6 +84,7 @@ fn dataset(seed: u64, versions: usize, dim: usize) -> Vec<VersionRows> {
                     status,
                     cost_usd: rng.random_range(0.0..0.1),
                     latency_p95_ms: rng.random_range(50..5000),
+                    current: false,
                 },
                 vectors,
             }
@@ -165,6 +166,7 @@ fn filter_of<'a>(c: &'a Case, pred: &'a dyn Fn(&RowKey) -> bool) -> Filter<'a> {
         regions: c.regions.clone(),
         compliance: c.compliance.clone(),
         statuses: c.statuses,
+        current_only: false,
         max_cost_usd: c.max_cost,
         max_latency_p95_ms: c.max_latency,
         key_predicate: Some(pred),
@@ -370,6 +372,7 @@ fn one(agent: &str, version: &str, values: Vec<f32>) -> VersionRows {
             status: VersionStatus::Active,
             cost_usd: 0.01,
             latency_p95_ms: 100,
+            current: false,
         },
         vectors: vec![SkillVector {
             skill: "main".to_owned(),

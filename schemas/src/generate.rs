@@ -27,6 +27,9 @@ use serde_json::{Map, Value, json};
 
 use crate::api::*;
 use crate::manifest::AgentManifest;
+use crate::route::{
+    FeedbackRequest, FeedbackResponse, RouteBatchRequest, RouteBatchResponse, RouteRequest, RouteResponse,
+};
 
 /// Every route of the HTTP API as `(METHOD, path)`, path parameters in braces.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -41,6 +44,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/agents/{namespace}/{agent}/resolve"),
     ("GET", "/v1/changes"),
     ("POST", "/v1/keys"),
+    ("POST", "/v1/route"),
+    ("POST", "/v1/route/batch"),
+    ("POST", "/v1/feedback"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
@@ -79,6 +85,18 @@ pub fn json_schemas() -> Vec<(&'static str, Value)> {
         ),
         ("created-key.schema.json", root_schema::<CreatedKey>()),
         ("error-body.schema.json", root_schema::<ErrorBody>()),
+        ("route-request.schema.json", root_schema::<RouteRequest>()),
+        ("route-response.schema.json", root_schema::<RouteResponse>()),
+        (
+            "route-batch-request.schema.json",
+            root_schema::<RouteBatchRequest>(),
+        ),
+        (
+            "route-batch-response.schema.json",
+            root_schema::<RouteBatchResponse>(),
+        ),
+        ("feedback-request.schema.json", root_schema::<FeedbackRequest>()),
+        ("feedback-response.schema.json", root_schema::<FeedbackResponse>()),
     ]
 }
 
@@ -474,6 +492,49 @@ pub fn openapi_document() -> Value {
             ),
         ),
     );
+    for (path, id, summary, request, response, errors) in [
+        (
+            "/v1/route",
+            "route",
+            "Rank the agents that can do a task under the caller's constraints",
+            b.schema::<RouteRequest>(),
+            b.json::<RouteResponse>("Candidates best first, or an explicit abstention."),
+            &["401", "403", "422"][..],
+        ),
+        (
+            "/v1/route/batch",
+            "routeBatch",
+            "Route up to 100 requests; each item answers or carries its own error",
+            b.schema::<RouteBatchRequest>(),
+            b.json::<RouteBatchResponse>("One result per request, in order."),
+            &["401", "403", "422"][..],
+        ),
+        (
+            "/v1/feedback",
+            "recordFeedback",
+            "Record the outcome of one call of a routed agent",
+            b.schema::<FeedbackRequest>(),
+            b.json::<FeedbackResponse>("The statistics after the update."),
+            &["401", "403", "404", "422"][..],
+        ),
+    ] {
+        let body = json!({
+            "required": true,
+            "content": { "application/json": { "schema": request } }
+        });
+        add(
+            path,
+            "post",
+            operation(
+                id,
+                "routing",
+                summary,
+                vec![],
+                Some(body),
+                responses(vec![("200", response)], errors),
+            ),
+        );
+    }
 
     let text = |description: &str| {
         json!({
@@ -545,6 +606,7 @@ pub fn openapi_document() -> Value {
             { "name": "versions", "description": "Versions of one agent and their lifecycle." },
             { "name": "changes", "description": "The registry's change log." },
             { "name": "keys", "description": "API keys." },
+            { "name": "routing", "description": "Routing tasks to agents, and feedback on the calls." },
             { "name": "operations", "description": "Health and metrics for operators." }
         ],
         "security": [ { "bearer": [] } ],

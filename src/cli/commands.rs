@@ -8,10 +8,11 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use switchyard_schemas::api::{AgentList, CreateKeyRequest, Scope, VersionRecord, VersionStatus};
 use switchyard_schemas::import::{self, ImportOptions};
+use switchyard_schemas::route::{Constraints, RouteRequest};
 
 use super::{
-    AgentsCommand, Client, Connection, ExportFormat, ImportArgs, ImportFormat, KeysCommand, ScopeArg,
-    ServeArgs, StatusArg,
+    AgentsCommand, Client, Connection, ExportFormat, ImportArgs, ImportFormat, KeysCommand, RouteArgs,
+    ScopeArg, ServeArgs, StatusArg,
 };
 use crate::config::{Overrides, Settings};
 use crate::startup::{Application, shutdown_signal};
@@ -132,6 +133,45 @@ pub async fn export(conn: &Connection, format: ExportFormat, reference: &str) ->
     match format {
         ExportFormat::A2a => print_json(&switchyard_schemas::export::to_a2a_card(&record.manifest)),
     }
+}
+
+pub async fn route(args: RouteArgs) -> anyhow::Result<()> {
+    let client = Client::new(&args.conn.server, args.conn.token.clone())?;
+    let data_class = args
+        .data_class
+        .map(|d| {
+            serde_json::from_value(Value::String(d.clone())).with_context(|| format!("--data-class {d}"))
+        })
+        .transpose()?;
+    let mut agents = std::collections::BTreeMap::new();
+    for pin in &args.pins {
+        let (name, range) = pin
+            .split_once('@')
+            .with_context(|| format!("--pin {pin}: expected NAME@RANGE"))?;
+        agents.insert(name.to_owned(), range.to_owned());
+    }
+    let request = RouteRequest {
+        query: Some(args.text),
+        k: args.k,
+        constraints: Constraints {
+            data_class,
+            region: args.region,
+            compliance: args.compliance,
+            max_cost_usd: args.max_cost,
+            max_latency_ms: args.max_latency,
+            tags_any: args.tags_any,
+            agents,
+            exclude: args.exclude,
+            min_similarity: args.min_similarity,
+        },
+        explore: args.explore,
+        explain: args.explain,
+        ..Default::default()
+    };
+    let out: Value = client
+        .call(Method::POST, "/v1/route", &[], Some(&request))
+        .await?;
+    print_json(&out)
 }
 
 pub async fn keys(conn: &Connection, command: KeysCommand) -> anyhow::Result<()> {

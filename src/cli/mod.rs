@@ -1,6 +1,7 @@
 //! The `switchyard` command line: `serve` runs the server; the other commands
 //! are clients of a running server (`--server`, token from `SWITCHYARD_TOKEN`).
 
+mod bench;
 mod client;
 mod commands;
 
@@ -43,6 +44,13 @@ pub enum Command {
         format: ExportFormat,
         /// `namespace/agent@version` (or `@latest`).
         reference: String,
+    },
+    /// Ask a running server which agents can do a task.
+    Route(RouteArgs),
+    /// Measure routing accuracy or index speed (offline, in a temporary store).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
     },
     /// Manage API keys (admin).
     Keys {
@@ -120,6 +128,88 @@ pub enum AgentsCommand {
     Delete { reference: String },
 }
 
+#[derive(Debug, Args)]
+pub struct RouteArgs {
+    #[command(flatten)]
+    pub conn: Connection,
+    /// The task, in words.
+    pub text: String,
+    /// Candidates wanted.
+    #[arg(long)]
+    pub k: Option<usize>,
+    /// Sensitivity of your data: public, internal, confidential, pii, phi, pci.
+    #[arg(long)]
+    pub data_class: Option<String>,
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Required compliance tag (repeat for several).
+    #[arg(long = "compliance")]
+    pub compliance: Vec<String>,
+    /// Most a call may cost, USD.
+    #[arg(long)]
+    pub max_cost: Option<f64>,
+    /// Most the agent's p95 latency may be, ms.
+    #[arg(long)]
+    pub max_latency: Option<u32>,
+    /// Skill tag, any of which must match (repeat for several).
+    #[arg(long = "tag")]
+    pub tags_any: Vec<String>,
+    /// Pin an agent to a range: `NAME@RANGE` (repeat for several).
+    #[arg(long = "pin")]
+    pub pins: Vec<String>,
+    /// Agent never to return (repeat for several).
+    #[arg(long = "exclude")]
+    pub exclude: Vec<String>,
+    #[arg(long)]
+    pub min_similarity: Option<f32>,
+    /// Sample quality (Thompson sampling) instead of using its mean.
+    #[arg(long)]
+    pub explore: bool,
+    /// Include exclusion counts and the search plan.
+    #[arg(long)]
+    pub explain: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Routing accuracy on a tool catalogue with labelled queries (MetaTool format).
+    Routing {
+        /// JSONL lines `{name, description}`.
+        #[arg(long)]
+        tools: PathBuf,
+        /// JSONL lines `{query, tools[]}`.
+        #[arg(long)]
+        queries: PathBuf,
+        /// Route a seeded sample of at most this many queries.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Share of tools held out for the abstention pass.
+        #[arg(long, default_value_t = 0.2)]
+        holdout: f64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Override the calibrated abstention threshold.
+        #[arg(long)]
+        min_similarity: Option<f32>,
+        /// Write the report as JSON here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Capability-index build, snapshot and filtered search on synthetic vectors.
+    Index {
+        /// Row counts, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "10000")]
+        sizes: Vec<usize>,
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Write the report as JSON here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum StatusArg {
     Active,
@@ -184,6 +274,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             format,
             reference,
         } => commands::export(&conn, format, &reference).await,
+        Command::Route(args) => commands::route(args).await,
+        Command::Bench { command } => bench::run(command).await,
         Command::Keys { conn, command } => commands::keys(&conn, command).await,
     }
 }

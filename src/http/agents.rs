@@ -14,7 +14,7 @@ use switchyard_schemas::validate::MAX_MANIFEST_BYTES;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{Bearer, blocking, json_body, query};
+use super::extract::{Bearer, authenticate, blocking, json_body, query};
 
 /// `{namespace}/{agent}` path segments.
 #[derive(Debug, Deserialize)]
@@ -53,12 +53,10 @@ pub async fn publish(
             limit: MAX_MANIFEST_BYTES,
         });
     }
-    let response = blocking(&state, bearer, move |registry, principal| {
-        // Authenticate before parsing: an anonymous caller learns nothing.
-        let manifest = switchyard_schemas::parse_manifest(&body)?;
-        Ok(registry.publish(principal, manifest)?)
-    })
-    .await?;
+    // Authenticate before parsing: an anonymous caller learns nothing.
+    let principal = authenticate(&state, bearer).await?;
+    let manifest = switchyard_schemas::parse_manifest(&body)?;
+    let response = state.catalog.publish(&principal, manifest).await?;
     let status = if response.created {
         StatusCode::CREATED
     } else {
@@ -93,8 +91,8 @@ pub async fn list(
         status: p.status,
         text: p.text,
     };
-    let list = blocking(&state, bearer, move |registry, principal| {
-        Ok(registry.list(principal, &q)?)
+    let list = blocking(&state, bearer, move |s, principal| {
+        Ok(s.registry.list(principal, &q)?)
     })
     .await?;
     Ok(Json(list))
@@ -107,7 +105,7 @@ pub async fn get_agent(
 ) -> Result<Json<AgentDetail>, ApiError> {
     let name = path.name();
     Ok(Json(
-        blocking(&state, bearer, move |r, p| Ok(r.agent(p, &name)?)).await?,
+        blocking(&state, bearer, move |s, p| Ok(s.registry.agent(p, &name)?)).await?,
     ))
 }
 
@@ -118,7 +116,10 @@ pub async fn delete_agent(
 ) -> Result<Json<ChangeAck>, ApiError> {
     let name = path.name();
     Ok(Json(
-        blocking(&state, bearer, move |r, p| Ok(r.delete_agent(p, &name)?)).await?,
+        blocking(&state, bearer, move |s, p| {
+            Ok(s.catalog.delete_agent(p, &name)?)
+        })
+        .await?,
     ))
 }
 
@@ -129,7 +130,7 @@ pub async fn versions(
 ) -> Result<Json<VersionList>, ApiError> {
     let name = path.name();
     Ok(Json(
-        blocking(&state, bearer, move |r, p| Ok(r.versions(p, &name)?)).await?,
+        blocking(&state, bearer, move |s, p| Ok(s.registry.versions(p, &name)?)).await?,
     ))
 }
 
@@ -140,8 +141,8 @@ pub async fn get_version(
 ) -> Result<Json<VersionRecord>, ApiError> {
     let name = path.name();
     Ok(Json(
-        blocking(&state, bearer, move |r, p| {
-            Ok(r.version(p, &name, &path.version)?)
+        blocking(&state, bearer, move |s, p| {
+            Ok(s.registry.version(p, &name, &path.version)?)
         })
         .await?,
     ))
@@ -155,9 +156,9 @@ pub async fn set_status(
 ) -> Result<Json<ChangeAck>, ApiError> {
     let name = path.name();
     Ok(Json(
-        blocking(&state, bearer, move |r, p| {
+        blocking(&state, bearer, move |s, p| {
             let patch: StatusPatch = json_body(&body)?;
-            Ok(r.set_status(p, &name, &path.version, patch.status)?)
+            Ok(s.catalog.set_status(p, &name, &path.version, patch.status)?)
         })
         .await?,
     ))
@@ -170,8 +171,8 @@ pub async fn delete_version(
 ) -> Result<Json<ChangeAck>, ApiError> {
     let name = path.name();
     Ok(Json(
-        blocking(&state, bearer, move |r, p| {
-            Ok(r.delete_version(p, &name, &path.version)?)
+        blocking(&state, bearer, move |s, p| {
+            Ok(s.catalog.delete_version(p, &name, &path.version)?)
         })
         .await?,
     ))
@@ -192,8 +193,8 @@ pub async fn resolve(
     let params: ResolveParams = query(raw.as_deref())?;
     let name = path.name();
     Ok(Json(
-        blocking(&state, bearer, move |r, p| {
-            Ok(r.resolve(p, &name, &params.range)?)
+        blocking(&state, bearer, move |s, p| {
+            Ok(s.registry.resolve(p, &name, &params.range)?)
         })
         .await?,
     ))

@@ -26,8 +26,8 @@ pub async fn list(
 ) -> Result<Json<ChangePage>, ApiError> {
     let params: ChangesParams = query(raw.as_deref())?;
     Ok(Json(
-        blocking(&state, bearer, move |r, p| {
-            Ok(r.changes(p, params.since, params.limit)?)
+        blocking(&state, bearer, move |s, p| {
+            Ok(s.registry.changes(p, params.since, params.limit)?)
         })
         .await?,
     ))
@@ -38,9 +38,9 @@ pub async fn create_key(
     bearer: Bearer,
     body: Bytes,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
-    let key = blocking(&state, bearer, move |r, p| {
+    let key = blocking(&state, bearer, move |s, p| {
         let request: CreateKeyRequest = json_body(&body)?;
-        Ok(r.create_key(p, &request)?)
+        Ok(s.registry.create_key(p, &request)?)
     })
     .await?;
     Ok((StatusCode::CREATED, Json(key)))

@@ -4,6 +4,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use switchyard_registry::RegistryError;
+use switchyard_router::RouterError;
 use switchyard_schemas::ManifestError;
 use switchyard_schemas::api::{ErrorBody, ErrorDetail, FieldProblem};
 
@@ -14,6 +15,8 @@ pub enum ApiError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Router(#[from] RouterError),
     /// A request body or query that does not fit its type.
     #[error("{field}: {message}")]
     InvalidRequest { field: String, message: String },
@@ -29,21 +32,18 @@ pub enum ApiError {
 
 impl ApiError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
-        use RegistryError as R;
         match self {
-            ApiError::Registry(e) => match e {
-                R::AgentNotFound { .. } => (StatusCode::NOT_FOUND, "agent_not_found"),
-                R::VersionNotFound { .. } => (StatusCode::NOT_FOUND, "version_not_found"),
-                R::NoLatestVersion { .. } => (StatusCode::NOT_FOUND, "no_latest_version"),
-                R::NoMatchingVersion { .. } => (StatusCode::NOT_FOUND, "no_matching_version"),
-                R::InvalidInput { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
-                R::VersionConflict { .. } => (StatusCode::CONFLICT, "version_conflict"),
-                R::VersionDeleted { .. } => (StatusCode::CONFLICT, "version_deleted"),
-                R::NamespaceOwned { .. } => (StatusCode::FORBIDDEN, "namespace_owned"),
-                R::NotOwner { .. } => (StatusCode::FORBIDDEN, "not_owner"),
-                R::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
-                R::MissingScope { .. } => (StatusCode::FORBIDDEN, "missing_scope"),
-                R::Corrupt { .. } | R::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::Registry(e) => registry_status(e),
+            ApiError::Router(e) => match e {
+                RouterError::InvalidRequest { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+                RouterError::SkillNotFound { .. } => (StatusCode::NOT_FOUND, "skill_not_found"),
+                RouterError::Registry(e) => registry_status(e),
+                RouterError::Embed(_)
+                | RouterError::Index(_)
+                | RouterError::Io { .. }
+                | RouterError::Corrupt { .. }
+                | RouterError::Storage(_)
+                | RouterError::Worker(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             },
             ApiError::Manifest(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_manifest"),
             ApiError::InvalidRequest { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
@@ -54,9 +54,22 @@ impl ApiError {
         }
     }
 
+    /// The error body of one failed item of a batch (`requests[i].field`).
+    pub fn in_batch_item(self, index: usize) -> ErrorDetail {
+        let (_, code) = self.status_and_code();
+        let mut detail = self.detail(code);
+        detail.field = Some(match detail.field {
+            Some(f) if !f.is_empty() => format!("requests[{index}].{f}"),
+            _ => format!("requests[{index}]"),
+        });
+        detail
+    }
+
     fn detail(&self, code: &str) -> ErrorDetail {
         let (field, details) = match self {
-            ApiError::Registry(RegistryError::InvalidInput { field, .. }) => {
+            ApiError::Registry(RegistryError::InvalidInput { field, .. })
+            | ApiError::Router(RouterError::Registry(RegistryError::InvalidInput { field, .. }))
+            | ApiError::Router(RouterError::InvalidRequest { field, .. }) => {
                 (Some(field.clone()), Vec::new())
             }
             ApiError::InvalidRequest { field, .. } => (Some(field.clone()), Vec::new()),
@@ -91,6 +104,7 @@ impl IntoResponse for ApiError {
             // The client gets a generic message; the cause goes to the log.
             match &self {
                 ApiError::Registry(e) => tracing::error!(error = %e, "request failed"),
+                ApiError::Router(e) => tracing::error!(error = %e, "request failed"),
                 ApiError::Internal(cause) => tracing::error!(%cause, "request failed"),
                 _ => {}
             }
@@ -105,6 +119,27 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+fn registry_status(e: &RegistryError) -> (StatusCode, &'static str) {
+    use RegistryError as R;
+    match e {
+        R::AgentNotFound { .. } => (StatusCode::NOT_FOUND, "agent_not_found"),
+        R::VersionNotFound { .. } => (StatusCode::NOT_FOUND, "version_not_found"),
+        R::NoLatestVersion { .. } => (StatusCode::NOT_FOUND, "no_latest_version"),
+        R::NoMatchingVersion { .. } => (StatusCode::NOT_FOUND, "no_matching_version"),
+        R::InvalidInput { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+        R::VersionConflict { .. } => (StatusCode::CONFLICT, "version_conflict"),
+        R::VersionDeleted { .. } => (StatusCode::CONFLICT, "version_deleted"),
+        R::NamespaceOwned { .. } => (StatusCode::FORBIDDEN, "namespace_owned"),
+        R::NotOwner { .. } => (StatusCode::FORBIDDEN, "not_owner"),
+        R::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+        R::MissingScope { .. } => (StatusCode::FORBIDDEN, "missing_scope"),
+        R::Embed(e) if e.is_client_error() => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+        R::Embed(_) | R::Index(_) | R::Corrupt { .. } | R::Storage(_) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
-use switchyard_registry::{Principal, Registry};
+use switchyard_registry::Principal;
 
 use super::AppState;
 use super::error::ApiError;
@@ -33,20 +33,25 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
     }
 }
 
-/// Authenticates and runs `work` on the blocking pool: redb commits fsync and
-/// must never stall an async worker thread.
+/// Authenticates and runs `work` on the blocking pool: redb commits fsync
+/// and index updates are CPU work; neither may stall an async worker thread.
 pub async fn blocking<T, F>(state: &AppState, bearer: Bearer, work: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
-    F: FnOnce(&Registry, &Principal) -> Result<T, ApiError> + Send + 'static,
+    F: FnOnce(&AppState, &Principal) -> Result<T, ApiError> + Send + 'static,
 {
-    let registry = state.registry.clone();
+    let state = state.clone();
     tokio::task::spawn_blocking(move || {
-        let principal = registry.authenticate(bearer.0.as_deref())?;
-        work(&registry, &principal)
+        let principal = state.registry.authenticate(bearer.0.as_deref())?;
+        work(&state, &principal)
     })
     .await
     .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))?
+}
+
+/// Authenticates on the blocking pool (a key lookup reads the store).
+pub async fn authenticate(state: &AppState, bearer: Bearer) -> Result<Principal, ApiError> {
+    blocking(state, bearer, |_, principal| Ok(principal.clone())).await
 }
 
 /// Parses a JSON body, naming the offending field on failure.

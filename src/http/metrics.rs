@@ -8,6 +8,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, TextEncoder};
 use switchyard_registry::RegistryStats;
+use switchyard_registry::index::IndexStats;
 
 use super::AppState;
 
@@ -22,6 +23,18 @@ pub struct Metrics {
     versions: IntGauge,
     keys: IntGauge,
     last_seq: IntGauge,
+    index_rows: IntGauge,
+    index_segments: IntGauge,
+    index_graphs: IntGauge,
+    feedback_records: IntGauge,
+}
+
+/// Sizes refreshed on each scrape.
+#[derive(Debug, Clone)]
+pub struct Sizes {
+    pub registry: RegistryStats,
+    pub index: IndexStats,
+    pub feedback_records: usize,
 }
 
 impl Metrics {
@@ -51,6 +64,16 @@ impl Metrics {
         registry.register(Box::new(versions.clone()))?;
         registry.register(Box::new(keys.clone()))?;
         registry.register(Box::new(last_seq.clone()))?;
+        let index_rows = IntGauge::new("index_live_rows", "Live skill vectors in the capability index")?;
+        let index_segments = IntGauge::new("index_segments", "Segments of the capability index")?;
+        let index_graphs = IntGauge::new("index_graphs_ready", "Index segments searched by HNSW")?;
+        let feedback_records = IntGauge::new(
+            "router_feedback_records",
+            "(agent version, skill) pairs with feedback statistics",
+        )?;
+        for g in [&index_rows, &index_segments, &index_graphs, &feedback_records] {
+            registry.register(Box::new(g.clone()))?;
+        }
         Ok(Metrics {
             registry,
             requests,
@@ -59,11 +82,20 @@ impl Metrics {
             versions,
             keys,
             last_seq,
+            index_rows,
+            index_segments,
+            index_graphs,
+            feedback_records,
         })
     }
 
     /// The text exposition of every metric, after refreshing registry sizes.
-    pub fn render(&self, stats: RegistryStats) -> String {
+    pub fn render(&self, sizes: Sizes) -> String {
+        let stats = sizes.registry;
+        self.index_rows.set(sizes.index.live_rows as i64);
+        self.index_segments.set(sizes.index.segments as i64);
+        self.index_graphs.set(sizes.index.graphs_ready as i64);
+        self.feedback_records.set(sizes.feedback_records as i64);
         self.agents.set(stats.agents as i64);
         self.versions.set(stats.versions as i64);
         self.keys.set(stats.keys as i64);

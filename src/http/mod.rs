@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod ops;
+pub mod route;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +18,8 @@ use axum::extract::Request;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use switchyard_registry::Registry;
+use switchyard_registry::{Catalog, Registry};
+use switchyard_router::Router as AgentRouter;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -29,6 +31,10 @@ use metrics::Metrics;
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub registry: Arc<Registry>,
+    /// The registry, embedder and capability index kept in step: every
+    /// write that changes what is routable goes through it.
+    pub catalog: Arc<Catalog>,
+    pub router: Arc<AgentRouter>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -56,6 +62,9 @@ pub fn router(state: AppState, limits: Limits) -> Router {
                 .delete(agents::delete_version),
         )
         .route("/v1/agents/{namespace}/{agent}/resolve", get(agents::resolve))
+        .route("/v1/route", post(route::route))
+        .route("/v1/route/batch", post(route::route_batch))
+        .route("/v1/feedback", post(route::feedback))
         .route("/v1/changes", get(changes::list))
         .route("/v1/keys", post(changes::create_key))
         .route("/healthz", get(ops::healthz))

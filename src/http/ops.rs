@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiError;
+use super::metrics::Sizes;
 
 /// Liveness: the process answers.
 pub async fn healthz() -> Json<Value> {
@@ -30,9 +31,14 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     let stats = tokio::task::spawn_blocking(move || registry.stats())
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let sizes = Sizes {
+        registry: stats,
+        index: state.catalog.index().stats(),
+        feedback_records: state.router.stats().len(),
+    };
     Ok((
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(stats),
+        state.metrics.render(sizes),
     ))
 }

@@ -180,6 +180,7 @@ pub fn synthetic_versions(
                 status: VersionStatus::Active,
                 cost_usd: 0.001,
                 latency_p95_ms: 500,
+                current: false,
             },
             vectors,
         });

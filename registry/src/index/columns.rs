@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use switchyard_schemas::manifest::{DataClass, Visibility, VisibilityScope};
 
-use super::model::{Filter, RowKey, RowMeta};
+use super::model::{CURRENT_FLAG, Filter, RowKey, RowMeta};
 
 /// Visibility column value of a public row.
 const VIS_PUBLIC: u32 = 0;
@@ -347,6 +347,7 @@ impl Columns {
             region_ok,
             tag_ok,
             statuses: filter.statuses.bits(),
+            required_flags: if filter.current_only { CURRENT_FLAG } else { 0 },
             max_cost: filter.max_cost_usd.unwrap_or(f32::INFINITY),
             max_latency: filter.max_latency_p95_ms.unwrap_or(u32::MAX),
             predicate: filter.key_predicate,
@@ -364,6 +365,8 @@ pub(crate) struct CompiledFilter<'f> {
     region_ok: Option<Vec<bool>>,
     tag_ok: Option<Vec<bool>>,
     statuses: u8,
+    /// Flag bits every row must carry besides an allowed status.
+    required_flags: u8,
     max_cost: f32,
     max_latency: u32,
     predicate: Option<&'f dyn Fn(&RowKey) -> bool>,
@@ -387,7 +390,9 @@ impl CompiledFilter<'_> {
     /// The per-row part: status bit, then the caller's (costly) predicate.
     #[inline]
     pub fn allows_row(&self, key: &RowKey, status: u8) -> bool {
-        status & self.statuses != 0 && self.predicate.is_none_or(|p| p(key))
+        status & self.statuses != 0
+            && status & self.required_flags == self.required_flags
+            && self.predicate.is_none_or(|p| p(key))
     }
 
     /// Marks in `out` the live rows of `c` that pass; returns their count.
@@ -474,6 +479,7 @@ mod tests {
             status: VersionStatus::Active,
             cost_usd: 0.5,
             latency_p95_ms: 10,
+            current: false,
         }
     }
 

@@ -54,7 +54,7 @@ pub use model::{
 };
 
 use graph::Graph;
-use model::{status_bit, status_from_bit};
+use model::{CURRENT_FLAG, status_bit, status_from_bit};
 use persist::{Manifest, ManifestSegment};
 use segment::{
     Candidate, LiveState, SegmentBuilder, SegmentData, SegmentQuery, SegmentView, merge, same_group,
@@ -550,8 +550,30 @@ impl CapabilityIndex {
         let inner = &self.inner;
         let mut w = lock(&inner.writer);
         let n = inner.update_rows(&mut w, agent, Some(version), &|l, r| {
-            l.status[r] = bit;
+            l.status[r] = bit | (l.status[r] & CURRENT_FLAG);
             true
+        });
+        inner.publish(&mut w);
+        n
+    }
+
+    /// Marks `current` as the one version of `agent` that unpinned queries
+    /// ([`Filter::current_only`]) may return, clearing the mark on its other
+    /// versions; `None` leaves the agent with no current version. Returns
+    /// the rows marked.
+    pub fn set_current(&self, agent: &str, current: Option<&str>) -> usize {
+        let inner = &self.inner;
+        let mut w = lock(&inner.writer);
+        inner.update_rows(&mut w, agent, None, &|l, r| {
+            let had = l.status[r] & CURRENT_FLAG != 0;
+            l.status[r] &= !CURRENT_FLAG;
+            had
+        });
+        let n = current.map_or(0, |version| {
+            inner.update_rows(&mut w, agent, Some(version), &|l, r| {
+                l.status[r] |= CURRENT_FLAG;
+                true
+            })
         });
         inner.publish(&mut w);
         n
@@ -640,6 +662,21 @@ impl CapabilityIndex {
                 micros: start.elapsed().as_micros() as u64,
             },
         })
+    }
+
+    /// The versions of `agent` with live rows, in no particular order.
+    pub fn versions_of(&self, agent: &str) -> Vec<String> {
+        let snap = self.inner.snapshot.load();
+        let mut out: Vec<String> = Vec::new();
+        for s in &snap.segments {
+            for r in s.live_rows_of(agent, None) {
+                let v = &s.data.keys[r].version;
+                if !out.contains(v) {
+                    out.push(v.clone());
+                }
+            }
+        }
+        out
     }
 
     /// Current size and state.

@@ -32,6 +32,10 @@ pub struct RowMeta {
     pub cost_usd: f32,
     /// Declared p95 latency, milliseconds.
     pub latency_p95_ms: u32,
+    /// Whether this is the agent's current version (see
+    /// [`super::CapabilityIndex::set_current`]); set on insert so a bulk
+    /// build needs no per-agent pass.
+    pub current: bool,
 }
 
 impl RowMeta {
@@ -51,12 +55,13 @@ impl RowMeta {
             status,
             cost_usd: budget.cost_per_call_usd as f32,
             latency_p95_ms: budget.latency_ms.p95,
+            current: false,
         }
     }
 }
 
 /// One vector of one skill.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SkillVector {
     pub skill: String,
     /// Index of this vector among the skill's vectors.
@@ -115,8 +120,12 @@ pub(crate) fn status_bit(s: VersionStatus) -> u8 {
     }
 }
 
+/// Row flag kept beside the status bits: the row belongs to its agent's
+/// current version (see [`super::CapabilityIndex::set_current`]).
+pub(crate) const CURRENT_FLAG: u8 = 8;
+
 pub(crate) fn status_from_bit(bit: u8) -> VersionStatus {
-    match bit {
+    match bit & !CURRENT_FLAG {
         1 => VersionStatus::Active,
         2 => VersionStatus::Deprecated,
         _ => VersionStatus::Yanked,
@@ -140,6 +149,10 @@ pub struct Filter<'a> {
     pub compliance: Vec<&'a str>,
     /// Statuses allowed (default: active only).
     pub statuses: StatusSet,
+    /// Only rows of their agent's current version, as last set with
+    /// [`super::CapabilityIndex::set_current`]: the one version per agent
+    /// that unpinned routing may use.
+    pub current_only: bool,
     pub max_cost_usd: Option<f32>,
     pub max_latency_p95_ms: Option<u32>,
     /// Caller's test on the row key (pins, excludes, exact versions).
@@ -155,6 +168,7 @@ impl std::fmt::Debug for Filter<'_> {
             .field("regions", &self.regions)
             .field("compliance", &self.compliance)
             .field("statuses", &self.statuses)
+            .field("current_only", &self.current_only)
             .field("max_cost_usd", &self.max_cost_usd)
             .field("max_latency_p95_ms", &self.max_latency_p95_ms)
             .field("key_predicate", &self.key_predicate.is_some())

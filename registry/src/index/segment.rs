@@ -10,7 +10,7 @@ use std::time::Instant;
 use super::columns::{Bitset, Columns};
 use super::distance::dot;
 use super::graph::Graph;
-use super::model::{Filter, RowKey, RowMeta, SegmentPlan, Strategy, status_bit};
+use super::model::{CURRENT_FLAG, Filter, RowKey, RowMeta, SegmentPlan, Strategy, status_bit};
 
 /// The immutable part of a segment.
 #[derive(Debug)]
@@ -126,6 +126,7 @@ impl SegmentBuilder {
         rows: &[(String, u16, Vec<f32>)],
     ) {
         let m = self.cols.intern_meta(agent, meta);
+        let status = status_bit(meta.status) | if meta.current { CURRENT_FLAG } else { 0 };
         for (skill, vector, values) in rows {
             self.keys.push(RowKey {
                 agent: agent.to_owned(),
@@ -135,7 +136,7 @@ impl SegmentBuilder {
             });
             self.vectors.extend_from_slice(values);
             self.cols.push(&m);
-            self.live.status.push(status_bit(meta.status));
+            self.live.status.push(status);
         }
         self.live.dead.grow(self.rows());
     }

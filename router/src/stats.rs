@@ -1,0 +1,363 @@
+//! Feedback statistics per (agent version, skill), durable in their own
+//! redb file beside the registry's.
+//!
+//! Each record is a Beta posterior over the success rate with exponential
+//! decay per observation: on every outcome `o ∈ [0, 1]`,
+//! `α ← γ·α + o`, `β ← γ·β + (1 − o)`, `n ← γ·n + 1` with
+//! `γ = 0.5^(1 / half_life)`, so an outcome `half_life` calls old weighs
+//! half as much as a new one and an agent that degrades is noticed. The
+//! uniform prior `Beta(1, 1)` (or a cold-start prior) is added when the
+//! record is read, never stored. Reported costs feed a decayed mean and
+//! reported latencies a window whose p95 may replace the declared one.
+//!
+//! Writes are serialised and acknowledged only after the redb commit
+//! (fsync); reads come from an in-memory map loaded at start.
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use dashmap::DashMap;
+use redb::{Database, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use switchyard_schemas::route::{QualityPrior, SkillStats};
+
+use crate::error::{Result, RouterError};
+
+/// (agent, version, skill) → [`Record`] (JSON).
+const STATS: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("skill_stats");
+
+/// Identity of one record.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StatsKey {
+    pub agent: String,
+    pub version: String,
+    pub skill: String,
+}
+
+/// One reported call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Outcome {
+    /// Success in [0, 1].
+    pub score: f64,
+    pub cost_usd: Option<f64>,
+    pub latency_ms: Option<u32>,
+}
+
+/// Tuning of the statistics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsConfig {
+    /// Observations after which an outcome's weight halves.
+    pub half_life: f64,
+    /// Latencies kept for the observed p95.
+    pub latency_window: usize,
+}
+
+impl Default for StatsConfig {
+    fn default() -> Self {
+        StatsConfig {
+            half_life: 200.0,
+            latency_window: 128,
+        }
+    }
+}
+
+/// One (agent version, skill)'s observations, over the prior it started
+/// from (frozen at its first outcome, so a restart or a neighbour's later
+/// outcomes never rewrite its history).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub prior_alpha: f64,
+    pub prior_beta: f64,
+    pub prior: QualityPrior,
+    /// Decayed successes and failures (no prior).
+    pub successes: f64,
+    pub failures: f64,
+    pub n: f64,
+    pub calls: u64,
+    /// Decayed sum of reported costs and its weight.
+    pub cost_sum: f64,
+    pub cost_weight: f64,
+    pub latencies: VecDeque<u32>,
+    pub latency_samples: u64,
+}
+
+impl Record {
+    /// An empty record over the prior `(alpha, beta, kind)`.
+    pub fn new(prior: (f64, f64, QualityPrior)) -> Self {
+        Record {
+            prior_alpha: prior.0,
+            prior_beta: prior.1,
+            prior: prior.2,
+            successes: 0.0,
+            failures: 0.0,
+            n: 0.0,
+            calls: 0,
+            cost_sum: 0.0,
+            cost_weight: 0.0,
+            latencies: VecDeque::new(),
+            latency_samples: 0,
+        }
+    }
+
+    pub fn cost_mean(&self) -> Option<f64> {
+        (self.cost_weight > 0.0).then(|| self.cost_sum / self.cost_weight)
+    }
+
+    /// p95 of the latency window (nearest rank).
+    pub fn latency_p95(&self) -> Option<u32> {
+        if self.latencies.is_empty() {
+            return None;
+        }
+        let mut v: Vec<u32> = self.latencies.iter().copied().collect();
+        v.sort_unstable();
+        let rank = ((v.len() as f64) * 0.95).ceil() as usize;
+        Some(v[rank.clamp(1, v.len()) - 1])
+    }
+
+    fn observe(&mut self, gamma: f64, outcome: f64, cost: Option<f64>, latency: Option<u32>, window: usize) {
+        self.successes = gamma * self.successes + outcome;
+        self.failures = gamma * self.failures + (1.0 - outcome);
+        self.n = gamma * self.n + 1.0;
+        self.calls += 1;
+        if let Some(c) = cost {
+            self.cost_sum = gamma * self.cost_sum + c;
+            self.cost_weight = gamma * self.cost_weight + 1.0;
+        }
+        if let Some(l) = latency {
+            self.latencies.push_back(l);
+            while self.latencies.len() > window {
+                self.latencies.pop_front();
+            }
+            self.latency_samples += 1;
+        }
+    }
+
+    /// The wire form: the posterior, prior included.
+    pub fn to_wire(&self) -> SkillStats {
+        SkillStats {
+            alpha: self.prior_alpha + self.successes,
+            beta: self.prior_beta + self.failures,
+            n: self.n,
+            calls: self.calls,
+            cost_usd_mean: self.cost_mean(),
+            latency_ms_p95: self.latency_p95(),
+            latency_samples: self.latency_samples,
+        }
+    }
+}
+
+/// The durable statistics store.
+#[derive(Debug)]
+pub struct FeedbackStats {
+    db: Database,
+    records: DashMap<StatsKey, Record>,
+    config: StatsConfig,
+    write: Mutex<()>,
+    /// Bumped on every update: cached cold-start priors compare against it.
+    epoch: AtomicU64,
+}
+
+impl FeedbackStats {
+    /// Opens (or creates) `data_dir/feedback.redb` and loads every record.
+    pub fn open(data_dir: &Path, config: StatsConfig) -> Result<Self> {
+        std::fs::create_dir_all(data_dir).map_err(|e| RouterError::Io {
+            path: data_dir.to_owned(),
+            source: e,
+        })?;
+        let db = Database::create(data_dir.join("feedback.redb"))?;
+        let records = DashMap::new();
+        {
+            let txn = db.begin_write()?;
+            txn.open_table(STATS)?;
+            txn.commit()?;
+            let txn = db.begin_read()?;
+            for entry in txn.open_table(STATS)?.iter()? {
+                let (key, raw) = entry?;
+                let (agent, version, skill) = key.value();
+                let record: Record =
+                    serde_json::from_slice(raw.value()).map_err(|e| RouterError::Corrupt {
+                        what: "feedback record",
+                        detail: format!("{agent}@{version}#{skill}: {e}"),
+                    })?;
+                records.insert(
+                    StatsKey {
+                        agent: agent.to_owned(),
+                        version: version.to_owned(),
+                        skill: skill.to_owned(),
+                    },
+                    record,
+                );
+            }
+        }
+        tracing::info!(records = records.len(), "feedback statistics loaded");
+        Ok(FeedbackStats {
+            db,
+            records,
+            config,
+            write: Mutex::new(()),
+            epoch: AtomicU64::new(0),
+        })
+    }
+
+    pub fn config(&self) -> &StatsConfig {
+        &self.config
+    }
+
+    /// The record of `key`, if any outcome was recorded.
+    pub fn get(&self, key: &StatsKey) -> Option<Record> {
+        self.records.get(key).map(|r| r.value().clone())
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Every key with a record (a point-in-time copy).
+    pub fn keys(&self) -> Vec<StatsKey> {
+        self.records.iter().map(|r| r.key().clone()).collect()
+    }
+
+    /// Updates counter for cache invalidation.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Records one outcome durably and returns the updated record; a new
+    /// record starts from `prior()`. Blocking (fsync): call from a blocking
+    /// thread.
+    pub fn record(
+        &self,
+        key: &StatsKey,
+        outcome: Outcome,
+        prior: impl FnOnce() -> (f64, f64, QualityPrior),
+    ) -> Result<Record> {
+        let gamma = 0.5f64.powf(1.0 / self.config.half_life.max(1.0));
+        let _w = self.write.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut record = self.get(key).unwrap_or_else(|| Record::new(prior()));
+        let Outcome {
+            score: outcome,
+            cost_usd,
+            latency_ms,
+        } = outcome;
+        record.observe(gamma, outcome, cost_usd, latency_ms, self.config.latency_window);
+        let raw = serde_json::to_vec(&record).map_err(|e| RouterError::Corrupt {
+            what: "feedback record",
+            detail: e.to_string(),
+        })?;
+        let txn = self.db.begin_write()?;
+        txn.open_table(STATS)?.insert(
+            (key.agent.as_str(), key.version.as_str(), key.skill.as_str()),
+            raw.as_slice(),
+        )?;
+        txn.commit()?;
+        self.records.insert(key.clone(), record.clone());
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        Ok(record)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UNIFORM: fn() -> (f64, f64, QualityPrior) = || (1.0, 1.0, QualityPrior::Uninformed);
+
+    fn outcome(score: f64, cost_usd: Option<f64>, latency_ms: Option<u32>) -> Outcome {
+        Outcome {
+            score,
+            cost_usd,
+            latency_ms,
+        }
+    }
+
+    fn key() -> StatsKey {
+        StatsKey {
+            agent: "acme/a".into(),
+            version: "1.0.0".into(),
+            skill: "s".into(),
+        }
+    }
+
+    #[test]
+    fn decay_weighs_recent_outcomes_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = FeedbackStats::open(
+            dir.path(),
+            StatsConfig {
+                half_life: 10.0,
+                latency_window: 8,
+            },
+        )
+        .unwrap();
+        for _ in 0..30 {
+            stats.record(&key(), outcome(1.0, None, None), UNIFORM).unwrap();
+        }
+        for _ in 0..10 {
+            stats.record(&key(), outcome(0.0, None, None), UNIFORM).unwrap();
+        }
+        let r = stats.get(&key()).unwrap().to_wire();
+        let mean = r.alpha / (r.alpha + r.beta);
+        // Undecayed the mean would be 31/42 = 0.74; ten failures at a
+        // half-life of ten must pull it close to one half.
+        assert!(mean < 0.6, "mean {mean}");
+        assert!(mean > 0.4, "mean {mean}");
+        assert_eq!(r.calls, 40);
+        assert!(r.n < 40.0 && r.n > 10.0, "n {}", r.n);
+    }
+
+    #[test]
+    fn latency_window_p95_and_cost_mean() {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = FeedbackStats::open(
+            dir.path(),
+            StatsConfig {
+                half_life: 1e9,
+                latency_window: 20,
+            },
+        )
+        .unwrap();
+        for i in 1..=40u32 {
+            stats
+                .record(
+                    &key(),
+                    outcome(1.0, Some(f64::from(i) * 0.001), Some(i * 10)),
+                    UNIFORM,
+                )
+                .unwrap();
+        }
+        let r = stats.get(&key()).unwrap();
+        // Window holds 21..=40; nearest-rank p95 of 20 values is the 19th.
+        assert_eq!(r.latency_p95(), Some(390));
+        assert_eq!(r.latencies.len(), 20);
+        let mean = r.cost_mean().unwrap();
+        assert!((mean - 0.0205).abs() < 1e-6, "cost mean {mean}");
+    }
+
+    #[test]
+    fn records_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let stats = FeedbackStats::open(dir.path(), StatsConfig::default()).unwrap();
+            stats
+                .record(&key(), outcome(0.25, Some(0.5), Some(120)), || {
+                    (2.0, 1.0, QualityPrior::Neighbours)
+                })
+                .unwrap();
+        }
+        let stats = FeedbackStats::open(dir.path(), StatsConfig::default()).unwrap();
+        let r = stats.get(&key()).unwrap();
+        assert_eq!(r.calls, 1);
+        assert!((r.successes - 0.25).abs() < 1e-12);
+        assert_eq!(r.latency_p95(), Some(120));
+        // The prior is frozen in the record.
+        assert_eq!(r.prior, QualityPrior::Neighbours);
+        assert!((r.to_wire().alpha - 2.25).abs() < 1e-12);
+    }
+}
