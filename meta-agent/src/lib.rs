@@ -5,8 +5,28 @@
 //! chosen by a contextual policy learned from rewards), the executor (a DAG run
 //! concurrently on tokio with budgets, timeouts, retries and circuit breakers),
 //! the scorers (sandboxed tests, exact/regex, JSON Schema, judge) and the
-//! feedback that flows back into the router's statistics. It depends on
-//! `switchyard-router` only; HTTP lives in the `switchyard` binary.
+//! feedback that flows back into the router's statistics. Of the Switchyard
+//! crates it builds on `switchyard-router`, and on `switchyard-schemas` for
+//! wire types: workflow specs and their validation live in
+//! [`switchyard_schemas::workflow`], manifests in
+//! [`switchyard_schemas::manifest`]. HTTP lives in the `switchyard` binary.
+//!
+//! # Layout
+//! - [`error`]: [`MetaAgentError`], the one error type.
+//! - [`scorers`]: scores in [0, 1] with a reason: [`scorers::sandbox`] runs
+//!   Python against its tests in a limited child process, [`scorers::text`]
+//!   matches exactly or by regular expression, and
+//!   [`scorers::json_schema`](mod@scorers::json_schema) checks JSON output
+//!   against a schema.
+//! - [`replay`]: recorded runs of real systems (the HumanEval data set
+//!   format) loaded, priced, answered from and described as agent manifests,
+//!   so workflows can be developed and evaluated without calling models.
+
+pub mod error;
+pub mod replay;
+pub mod scorers;
+
+pub use error::MetaAgentError;
 
 /// Re-exported so callers of the meta-agent see the router it binds steps with.
 pub use switchyard_router as router;

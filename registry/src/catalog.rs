@@ -39,6 +39,7 @@ use switchyard_schemas::manifest::{AgentManifest, Budget, Endpoint, Policy};
 use crate::auth::Principal;
 use crate::embedder::{EmbedError, Embedder, EmbeddingService, check_client_vector, skill_texts};
 use crate::error::{RegistryError, Result};
+use crate::lexical::{LexicalStats, TermCounts};
 use crate::index::{CapabilityIndex, IndexConfig, PersistReport, RowMeta, SkillVector, VersionRows};
 use crate::store::{Registry, StoredEntry, VersionVectors};
 use crate::versions;
@@ -49,6 +50,8 @@ pub struct SkillCard {
     pub id: String,
     pub name: String,
     pub tags: Vec<String>,
+    /// Terms of the skill's name, description, tags and examples (BM25).
+    pub terms: TermCounts,
 }
 
 /// What the router needs of one version without touching the store.
@@ -109,6 +112,7 @@ pub struct Catalog {
     write: Mutex<()>,
     applied_seq: AtomicU64,
     cards: DashMap<String, Arc<AgentCard>>,
+    lexical: LexicalStats,
     origin: IndexOrigin,
 }
 
@@ -170,6 +174,7 @@ impl Catalog {
             write: Mutex::new(()),
             applied_seq: AtomicU64::new(applied),
             cards: DashMap::new(),
+            lexical: LexicalStats::default(),
             origin,
         };
         let mut by_agent: HashMap<String, Vec<StoredEntry>> = HashMap::new();
@@ -214,6 +219,11 @@ impl Catalog {
     /// visibility per version with [`Principal::can_see`]).
     pub fn card(&self, name: &str) -> Option<Arc<AgentCard>> {
         self.cards.get(name).map(|c| c.value().clone())
+    }
+
+    /// Document frequencies of skill terms across every stored version.
+    pub fn lexical(&self) -> &LexicalStats {
+        &self.lexical
     }
 
     /// Every routing card (a point-in-time copy of the references).
@@ -352,8 +362,12 @@ impl Catalog {
     }
 
     fn install_card(&self, name: &str, entries: &[StoredEntry]) {
+        if let Some((_, old)) = self.cards.remove(name) {
+            for s in old.versions.iter().flat_map(|v| &v.skills) {
+                self.lexical.remove(&s.terms);
+            }
+        }
         if entries.is_empty() {
-            self.cards.remove(name);
             return;
         }
         let versions: Vec<VersionCard> = entries
@@ -368,14 +382,27 @@ impl Catalog {
                     .manifest
                     .skills
                     .iter()
-                    .map(|s| SkillCard {
-                        id: s.id.clone(),
-                        name: s.name.clone(),
-                        tags: s.tags.clone(),
+                    .map(|s| {
+                        let text = format!(
+                            "{} {} {} {}",
+                            s.name,
+                            s.description,
+                            s.tags.join(" "),
+                            s.examples.join(" ")
+                        );
+                        SkillCard {
+                            id: s.id.clone(),
+                            name: s.name.clone(),
+                            tags: s.tags.clone(),
+                            terms: TermCounts::of(&text),
+                        }
                     })
                     .collect(),
             })
             .collect();
+        for s in versions.iter().flat_map(|v| &v.skills) {
+            self.lexical.add(&s.terms);
+        }
         let latest = versions::latest(versions.iter().map(|v| (&v.version, v.status))).cloned();
         let current = latest.and_then(|l| versions.iter().position(|v| v.version == l));
         self.cards.insert(

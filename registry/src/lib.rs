@@ -9,6 +9,7 @@
 //! - [`error`]: the crate's error type.
 //! - [`embedder`]: local ONNX text embedder that turns skills into capability vectors.
 //! - [`index`]: segmented, filtered HNSW capability index over those vectors.
+//! - [`lexical`]: skill-text term statistics for BM25, fused with the dense score.
 //!
 //! Everything here is synchronous: callers on an async runtime run these calls
 //! on blocking threads.
@@ -18,6 +19,7 @@ pub mod catalog;
 pub mod embedder;
 pub mod error;
 pub mod index;
+pub mod lexical;
 pub mod store;
 pub mod versions;
 

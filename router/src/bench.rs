@@ -14,7 +14,7 @@
 //!    (`constraints.exclude`), so queries whose labelled tools are all held
 //!    out have no right answer; abstention precision is the share of
 //!    abstentions that were on such queries, recall the share of such
-//!    queries abstained on. This pass reuses the query vectors.
+//!    queries abstained on.
 //!
 //! Latency is the whole route of a text query on one thread (embedding
 //! cache miss, search, ranking), p50 and p99.
@@ -33,10 +33,10 @@ use switchyard_registry::embedder::{EmbeddingService, ServiceConfig};
 use switchyard_registry::index::IndexConfig;
 use switchyard_registry::{AuthMode, Catalog, Principal, Registry};
 use switchyard_schemas::manifest::{
-    AgentManifest, Budget, CapabilityVector, Endpoint, LatencyBudget, Policy, Protocol, Provider, Skill,
+    AgentManifest, Budget, Endpoint, LatencyBudget, Policy, Protocol, Provider, Skill,
     Visibility,
 };
-use switchyard_schemas::route::{Constraints, RouteRequest};
+use switchyard_schemas::route::{Constraints, RouteRequest, Weights};
 
 use crate::error::{Result, RouterError};
 use crate::{FeedbackStats, QualityConfig, Router, RouterConfig, StatsConfig};
@@ -53,6 +53,8 @@ pub struct RoutingBenchConfig {
     pub seed: u64,
     /// Override of the router's `min_similarity`.
     pub min_similarity: Option<f32>,
+    /// Override of the default lexical weight (for ablations).
+    pub lexical_weight: Option<f64>,
 }
 
 /// Latency percentiles in milliseconds.
@@ -80,6 +82,7 @@ pub struct RoutingBenchReport {
     /// Queries of the abstention pass with no routable right answer.
     pub unanswerable: usize,
     pub min_similarity: f32,
+    pub lexical_weight: f64,
     pub seed: u64,
     /// Seconds to register every tool (embedding included).
     pub register_secs: f64,
@@ -253,9 +256,14 @@ pub async fn run_routing_bench(cfg: &RoutingBenchConfig) -> Result<RoutingBenchR
         .cloned()
         .collect();
 
-    let seed = cfg.seed;
+    let (seed, lexical_weight) = (cfg.seed, cfg.lexical_weight);
     tokio::task::spawn_blocking(move || {
-        let mut report = evaluate(&router, &principal, &queries, &agent_of, &held)?;
+        let weights = lexical_weight.map(|lexical| Weights {
+            lexical,
+            ..Weights::default()
+        });
+        let mut report = evaluate(&router, &principal, &queries, &agent_of, &held, weights)?;
+        report.lexical_weight = weights.unwrap_or_default().lexical;
         report.tools = tools.len();
         report.min_similarity = min_similarity;
         report.seed = seed;
@@ -273,8 +281,8 @@ fn evaluate(
     queries: &[QueryLine],
     agent_of: &HashMap<String, String>,
     held: &HashSet<String>,
+    weights: Option<Weights>,
 ) -> Result<RoutingBenchReport> {
-    let space = router.catalog().embedder().space().name.clone();
     let (mut top1, mut top5, mut recall5, mut mrr) = (0.0, 0.0, 0.0, 0.0);
     let mut abstained_in_accuracy_pass = 0;
     let mut latencies = Vec::with_capacity(queries.len());
@@ -286,24 +294,15 @@ fn evaluate(
             .iter()
             .filter_map(|t| agent_of.get(t).map(String::as_str))
             .collect();
-        // Timed as the server routes a text query on a cache miss: embed,
-        // then search and rank.
-        let start = Instant::now();
-        let vector = router
-            .catalog()
-            .embedder()
-            .embedder()
-            .embed(&q.query)
-            .map_err(RouterError::Embed)?;
+        // Timed as the server routes a text query on a cache miss.
         let request = |constraints: Constraints| RouteRequest {
-            vector: Some(CapabilityVector {
-                space: space.clone(),
-                values: vector.clone(),
-            }),
+            query: Some(q.query.clone()),
             k: Some(5),
             constraints,
+            weights,
             ..Default::default()
         };
+        let start = Instant::now();
         let answer = router.route_blocking(principal, &request(Constraints::default()))?;
         latencies.push(start.elapsed().as_secs_f64() * 1e3);
         let ranked: Vec<&str> = answer.candidates.iter().map(|c| c.agent.as_str()).collect();
@@ -365,6 +364,7 @@ fn evaluate(
         held_out_tools: held.len(),
         unanswerable,
         min_similarity: 0.0,
+        lexical_weight: 0.0,
         seed: 0,
         register_secs: 0.0,
     })

@@ -50,6 +50,9 @@ pub const DEFAULT_K: usize = 5;
 /// the routing benchmark (docs/benchmarks.md, "Abstention").
 pub const DEFAULT_MIN_SIMILARITY: f32 = 0.30;
 
+/// Rows fetched at least, so the lexical signal has candidates to re-rank.
+const LEXICAL_POOL: usize = 64;
+
 /// Reference points of the saturating cost and latency terms.
 const COST_REF_USD: f64 = 0.01;
 const LATENCY_REF_MS: f64 = 1000.0;
@@ -99,6 +102,7 @@ pub(crate) fn prepare(
     let weights = req.weights.unwrap_or_default();
     for (name, w) in [
         ("similarity", weights.similarity),
+        ("lexical", weights.lexical),
         ("quality", weights.quality),
         ("cost", weights.cost),
         ("latency", weights.latency),
@@ -279,7 +283,7 @@ pub(crate) fn route_vector(
     {
         // Skills per agent vary: over-fetch rows, and widen until k distinct
         // agents are found or the index has no more.
-        let mut fetch = prepared.k * 4 + 8;
+        let mut fetch = (prepared.k * 4 + 8).max(LEXICAL_POOL);
         loop {
             let result = catalog.index().search(&SearchRequest {
                 vector,
@@ -319,6 +323,20 @@ pub(crate) fn route_vector(
         }
     }
 
+    // BM25 of each agent's best skill, normalised by the best of them.
+    let query_terms = req.query.as_deref().map(switchyard_registry::lexical::terms);
+    let lexical: HashMap<String, f64> = match &query_terms {
+        Some(q) if !q.is_empty() => best
+            .iter()
+            .filter_map(|(agent, hit)| {
+                let card = catalog.card(agent)?;
+                let skill = card.version(&hit.key.version)?.skills.iter().find(|s| s.id == hit.key.skill)?;
+                Some((agent.clone(), catalog.lexical().bm25(q, &skill.terms)))
+            })
+            .collect(),
+        _ => HashMap::new(),
+    };
+    let lexical_max = lexical.values().copied().fold(0.0f64, f64::max);
     let mut rng = rand::rng();
     let mut ranked: Vec<RouteCandidate> = Vec::new();
     let mut below = 0usize;
@@ -346,13 +364,21 @@ pub(crate) fn route_vector(
         let sampled = req.explore.then(|| est.sample(&mut rng));
         let q = sampled.unwrap_or_else(|| est.mean());
         let w = &prepared.weights;
+        let lex = lexical.get(&agent).copied().unwrap_or(0.0);
         let breakdown = ScoreBreakdown {
             similarity: w.similarity * f64::from(hit.similarity),
+            lexical: if lexical_max > 0.0 {
+                w.lexical * lex / lexical_max
+            } else {
+                0.0
+            },
             quality: w.quality * (q - 0.5),
             cost: w.cost * cost / (cost + COST_REF_USD),
             latency: w.latency * f64::from(latency) / (f64::from(latency) + LATENCY_REF_MS),
         };
-        let score = breakdown.similarity + breakdown.quality - breakdown.cost - breakdown.latency;
+        let score = breakdown.similarity + breakdown.lexical + breakdown.quality
+            - breakdown.cost
+            - breakdown.latency;
         ranked.push(RouteCandidate {
             agent: agent.clone(),
             version: hit.key.version.clone(),

@@ -86,11 +86,17 @@ pub struct Constraints {
     pub min_similarity: Option<f32>,
 }
 
+/// Default weight of the lexical term (docs/benchmarks.md, "Routing").
+pub const DEFAULT_LEXICAL_WEIGHT: f64 = 0.1;
+
 /// Weights of the ranking score (see `docs/routing.md`); each ≥ 0.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Weights {
     pub similarity: f64,
+    /// BM25 of the query text on the skill's text, normalised by the best
+    /// candidate's (0 for vector queries).
+    pub lexical: f64,
     pub quality: f64,
     pub cost: f64,
     pub latency: f64,
@@ -100,6 +106,7 @@ impl Default for Weights {
     fn default() -> Self {
         Weights {
             similarity: 1.0,
+            lexical: DEFAULT_LEXICAL_WEIGHT,
             quality: 0.25,
             cost: 0.05,
             latency: 0.05,
@@ -181,10 +188,12 @@ pub enum QualityPrior {
     Uninformed,
 }
 
-/// Weighted terms of the score: `score = similarity + quality − cost − latency`.
+/// Weighted terms of the score:
+/// `score = similarity + lexical + quality − cost − latency`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ScoreBreakdown {
     pub similarity: f64,
+    pub lexical: f64,
     pub quality: f64,
     pub cost: f64,
     pub latency: f64,

@@ -14,7 +14,7 @@
 //! same syntax in both stages, so clients can point at the offending field.
 
 mod rules;
-mod text;
+pub(crate) mod text;
 
 use crate::api::{ErrorBody, ErrorDetail, FieldProblem};
 use crate::manifest::AgentManifest;

@@ -19,6 +19,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             holdout,
             seed,
             min_similarity,
+            lexical_weight,
             out,
         } => {
             anyhow::ensure!((0.0..1.0).contains(&holdout), "--holdout must be in [0, 1)");
@@ -29,6 +30,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 holdout,
                 seed,
                 min_similarity,
+                lexical_weight,
             })
             .await?;
             emit(&report, out.as_deref())

@@ -160,7 +160,7 @@ pub struct RouteArgs {
     /// Agent never to return (repeat for several).
     #[arg(long = "exclude")]
     pub exclude: Vec<String>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub min_similarity: Option<f32>,
     /// Sample quality (Thompson sampling) instead of using its mean.
     #[arg(long)]
@@ -189,8 +189,11 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 42)]
         seed: u64,
         /// Override the calibrated abstention threshold.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         min_similarity: Option<f32>,
+        /// Override the default weight of the lexical (BM25) term.
+        #[arg(long)]
+        lexical_weight: Option<f64>,
         /// Write the report as JSON here.
         #[arg(long)]
         out: Option<PathBuf>,

@@ -62,7 +62,7 @@ pub use onnx::{
     TOKENIZER_SHA256, default_model_dir,
 };
 pub use service::{EmbeddingService, ServiceConfig};
-pub use skill::{skill_text, skill_texts};
+pub use skill::{humanize_identifier, skill_text, skill_texts};
 pub use space::{DEFAULT_DIMENSION, DEFAULT_SPACE_NAME, EmbeddingSpace, check_client_vector};
 
 /// A text embedder producing L2-normalised vectors in one [`EmbeddingSpace`].

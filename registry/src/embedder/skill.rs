@@ -16,7 +16,7 @@ pub fn skill_text(skill: &Skill) -> String {
         "" => skill.id.trim(),
         name => name,
     };
-    let mut text = String::from(head);
+    let mut text = humanize_identifier(head);
     let description = skill.description.trim();
     if !description.is_empty() {
         if !text.is_empty() {
@@ -39,6 +39,40 @@ pub fn skill_text(skill: &Skill) -> String {
         text.push(')');
     }
     text
+}
+
+/// Splits a name written as one identifier (`ChatOCR`, `create_qr_code`,
+/// `web-search`) into words (`Chat OCR`, `create qr code`, `web search`);
+/// a name that already has spaces is left alone.
+///
+/// Tool and skill names are often identifiers, and the model's WordPiece
+/// vocabulary knows the words, not their concatenation: measured on the
+/// routing benchmark (docs/benchmarks.md).
+pub fn humanize_identifier(name: &str) -> String {
+    if name.contains(char::is_whitespace) {
+        return name.to_owned();
+    }
+    let chars: Vec<char> = name.chars().collect();
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, &c) in chars.iter().enumerate() {
+        if matches!(c, '_' | '-' | '.') {
+            if !out.ends_with(' ') && !out.is_empty() {
+                out.push(' ');
+            }
+            continue;
+        }
+        if i > 0 && c.is_uppercase() {
+            let prev = chars[i - 1];
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            if (prev.is_lowercase() || prev.is_ascii_digit() || (prev.is_uppercase() && next_lower))
+                && !out.ends_with(' ')
+            {
+                out.push(' ');
+            }
+        }
+        out.push(c);
+    }
+    out.trim_end().to_owned()
 }
 
 /// The texts to embed for a skill, primary first (see [`skill_text`]), then
@@ -78,6 +112,21 @@ mod tests {
     fn primary_text_combines_name_description_and_tags() {
         let s = skill("Translate", " Translates text. ", &["nlp", " i18n "], &[]);
         assert_eq!(skill_text(&s), "Translate: Translates text. (nlp, i18n)");
+    }
+
+    #[test]
+    fn identifiers_become_words() {
+        for (name, words) in [
+            ("ChatOCR", "Chat OCR"),
+            ("OCRScanner", "OCR Scanner"),
+            ("create_qr_code", "create qr code"),
+            ("MixerBox_Translate_AI_language_tutor", "Mixer Box Translate AI language tutor"),
+            ("web-search", "web search"),
+            ("timeport", "timeport"),
+            ("Write SQL", "Write SQL"),
+        ] {
+            assert_eq!(humanize_identifier(name), words, "{name}");
+        }
     }
 
     #[test]
