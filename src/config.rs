@@ -33,6 +33,14 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     /// Time given to in-flight requests on shutdown.
     pub shutdown_grace_secs: u64,
+    /// Synchronous workflow runs taking longer are answered with 408 (and
+    /// cancelled); jobs are not limited by it.
+    pub run_timeout_secs: u64,
+    /// Largest workflow request body (queries and tests are larger than
+    /// manifests).
+    pub workflow_body_limit_bytes: usize,
+    /// Workflow jobs running at once; more are refused with 429.
+    pub max_jobs: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,6 +82,9 @@ impl Default for Settings {
                 request_timeout_secs: 30,
                 body_limit_bytes: switchyard_schemas::validate::MAX_MANIFEST_BYTES,
                 shutdown_grace_secs: 10,
+                run_timeout_secs: 600,
+                workflow_body_limit_bytes: 1 << 20,
+                max_jobs: 32,
             },
             storage: StorageSettings {
                 data_dir: PathBuf::from("./data"),
@@ -153,6 +164,15 @@ impl Settings {
         };
         if self.server.request_timeout_secs == 0 {
             return invalid("server.request_timeout_secs", "must be at least 1");
+        }
+        if self.server.run_timeout_secs == 0 {
+            return invalid("server.run_timeout_secs", "must be at least 1");
+        }
+        if self.server.max_jobs == 0 {
+            return invalid("server.max_jobs", "must be at least 1");
+        }
+        if self.server.workflow_body_limit_bytes < switchyard_schemas::validate::MAX_MANIFEST_BYTES {
+            return invalid("server.workflow_body_limit_bytes", "must be at least 65536");
         }
         if self.server.body_limit_bytes < switchyard_schemas::validate::MAX_MANIFEST_BYTES {
             return invalid("server.body_limit_bytes", "must be at least 65536 (one manifest)");

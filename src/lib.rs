@@ -6,6 +6,7 @@
 //! - [`startup`]: [`startup::Application`] builds the server and runs it until stopped.
 //! - [`http`]: the `/v1` API: routes, thin handlers, `ApiError`, metrics.
 //! - [`cli`]: the `switchyard` command line (`serve` and the client commands).
+//! - [`replay_agents`]: replay data sets served as real HTTP agents.
 //! - [`telemetry`]: logging setup.
 //!
 //! Member crates, dependencies one way: `switchyard-schemas` (wire types) →
@@ -15,5 +16,6 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod replay_agents;
 pub mod startup;
 pub mod telemetry;

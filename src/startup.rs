@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +11,15 @@ use switchyard_registry::embedder::{EmbedError, EmbeddingService, OnnxEmbedder, 
 use switchyard_registry::index::IndexConfig;
 use switchyard_registry::{AuthMode, Catalog, Registry, RegistryError};
 use switchyard_router::{FeedbackStats, QualityConfig, Router, RouterConfig, RouterError, StatsConfig};
+use switchyard_meta_agent::MetaAgentError;
+use switchyard_meta_agent::client::{AgentClient, ClientConfig};
+use switchyard_meta_agent::designer::{Designer, DesignerConfig};
+use switchyard_meta_agent::executor::{Executor, ExecutorConfig};
+use switchyard_meta_agent::runs::RunStore;
+use switchyard_meta_agent::scorers::sandbox::{Sandbox, SandboxConfig};
+use switchyard_meta_agent::service::MetaAgent;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::config::Settings;
 use crate::http::metrics::Metrics;
@@ -37,6 +46,8 @@ pub enum StartupError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot open the meta-agent's state: {0}")]
+    MetaAgent(#[from] MetaAgentError),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
     #[error("server: {0}")]
@@ -128,15 +139,20 @@ impl Application {
             RouterConfig::default(),
             QualityConfig::default(),
         ));
+        let meta = Arc::new(build_meta_agent(router.clone(), &settings.storage.data_dir).await?);
         let state = AppState {
             registry,
             catalog: catalog.clone(),
             router,
+            meta,
+            jobs: Arc::new(Semaphore::new(settings.server.max_jobs)),
             metrics: Arc::new(Metrics::new()?),
         };
         let limits = Limits {
             body_bytes: settings.server.body_limit_bytes,
             timeout: Duration::from_secs(settings.server.request_timeout_secs),
+            workflow_body_bytes: settings.server.workflow_body_limit_bytes,
+            run_timeout: Duration::from_secs(settings.server.run_timeout_secs),
         };
         let listener = TcpListener::bind(addr)
             .await
@@ -195,6 +211,31 @@ impl Application {
         persist(self.catalog).await;
         result
     }
+}
+
+/// The executor (with the sandbox when Python runs here), the designer's
+/// case memory and the run log, all under `data_dir`.
+async fn build_meta_agent(router: Arc<Router>, data_dir: &Path) -> Result<MetaAgent, StartupError> {
+    let sandbox = match Sandbox::new(SandboxConfig::default()).await {
+        Ok(sandbox) => Some(sandbox),
+        Err(e) => {
+            tracing::warn!(error = %e, "no sandbox: `test` steps and the tests scorer will fail");
+            None
+        }
+    };
+    let client = AgentClient::new(ClientConfig::default())
+        .map_err(|e| StartupError::MetaAgent(MetaAgentError::Worker { message: e.to_string() }))?;
+    let executor = Executor::new(router, client, sandbox, ExecutorConfig::default());
+    let dir = data_dir.to_owned();
+    let (designer, runs) = tokio::task::spawn_blocking(move || {
+        Ok::<_, MetaAgentError>((
+            Designer::open(&dir, DesignerConfig::default())?,
+            RunStore::open(&dir)?,
+        ))
+    })
+    .await
+    .map_err(|e| StartupError::Serve(std::io::Error::other(e)))??;
+    Ok(MetaAgent::new(executor, Arc::new(designer), Arc::new(runs), None))
 }
 
 /// Writes the index snapshot whenever changes were applied since the last

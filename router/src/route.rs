@@ -48,7 +48,7 @@ pub const DEFAULT_K: usize = 5;
 
 /// Default `min_similarity`: below it the router abstains. Calibrated on
 /// the routing benchmark (docs/benchmarks.md, "Abstention").
-pub const DEFAULT_MIN_SIMILARITY: f32 = 0.30;
+pub const DEFAULT_MIN_SIMILARITY: f32 = 0.20;
 
 /// Rows fetched at least, so the lexical signal has candidates to re-rank.
 const LEXICAL_POOL: usize = 64;

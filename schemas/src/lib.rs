@@ -11,17 +11,23 @@
 //! - [`import`]: A2A AgentCards and MCP `server.json` files to manifests.
 //! - [`export`]: manifests to A2A AgentCards.
 //! - [`workflow`]: workflow specs the meta-agent designs and runs, and their rules.
+//! - [`design`]: workflow design requests and answers, and the designer's statistics.
+//! - [`run`]: run requests (query, workflow, task, budget, scorer) and run traces.
+//! - [`rollout`]: recorded runs (`/v1/runs/{id}`) and the JSONL rollout export.
 //!
 //! This crate has no I/O and no HTTP framework: the registry, the router and
 //! the binary all build on it.
 
 pub mod api;
+pub mod design;
 pub mod export;
 pub mod generate;
 pub mod import;
 pub mod limits;
 pub mod manifest;
 pub mod route;
+pub mod rollout;
+pub mod run;
 pub mod validate;
 pub mod workflow;
 

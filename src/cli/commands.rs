@@ -1,20 +1,23 @@
 //! What each command does.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context;
 use reqwest::Method;
 use serde::Serialize;
 use serde_json::{Value, json};
+use switchyard_meta_agent::replay::ReplayDataset;
 use switchyard_schemas::api::{AgentList, CreateKeyRequest, Scope, VersionRecord, VersionStatus};
 use switchyard_schemas::import::{self, ImportOptions};
 use switchyard_schemas::route::{Constraints, RouteRequest};
 
 use super::{
-    AgentsCommand, Client, Connection, ExportFormat, ImportArgs, ImportFormat, KeysCommand, RouteArgs,
+    AgentsCommand, ReplayArgs, Client, Connection, ExportFormat, ImportArgs, ImportFormat, KeysCommand, RouteArgs,
     ScopeArg, ServeArgs, StatusArg,
 };
 use crate::config::{Overrides, Settings};
+use crate::replay_agents::{ReplayOptions, ReplayServer};
 use crate::startup::{Application, shutdown_signal};
 
 const NO_BODY: Option<&Value> = None;
@@ -34,6 +37,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 pub async fn agents(conn: &Connection, command: AgentsCommand) -> anyhow::Result<()> {
     let client = Client::new(&conn.server, conn.token.clone())?;
     let out: Value = match command {
+        AgentsCommand::Replay(args) => return replay(&client, args).await,
         AgentsCommand::Publish { file } => {
             let manifest = read_document(&file)?;
             client
@@ -100,6 +104,46 @@ pub async fn agents(conn: &Connection, command: AgentsCommand) -> anyhow::Result
         }
     };
     print_json(&out)
+}
+
+/// Serves the replay agents until ctrl-c, publishing them first when asked.
+async fn replay(client: &Client, args: ReplayArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.listen.ip().is_loopback(),
+        "--listen must be a loopback address: replay agents are for local use"
+    );
+    anyhow::ensure!(
+        args.time_scale.is_finite() && args.time_scale >= 0.0,
+        "--time-scale must be a finite number ≥ 0"
+    );
+    let dir = args.dataset.clone();
+    let dataset = tokio::task::spawn_blocking(move || ReplayDataset::load(&dir))
+        .await?
+        .with_context(|| format!("loading {}", args.dataset.display()))?;
+    let options = ReplayOptions {
+        time_scale: args.time_scale,
+        ..ReplayOptions::default()
+    };
+    let server = ReplayServer::start(Arc::new(dataset), args.listen, options).await?;
+    let manifests = server.manifests(&args.namespace)?;
+    for manifest in &manifests {
+        if args.register {
+            let _: Value = client
+                .call(Method::POST, "/v1/agents", &[], Some(manifest))
+                .await
+                .with_context(|| format!("publishing {}", manifest.name))?;
+        }
+        println!("{}\t{}", manifest.name, manifest.endpoint.url);
+    }
+    eprintln!(
+        "{} replay agents on http://{}{}; ctrl-c stops",
+        manifests.len(),
+        server.addr(),
+        if args.register { ", published" } else { "" }
+    );
+    shutdown_signal().await;
+    server.stop().await?;
+    Ok(())
 }
 
 pub async fn import(args: ImportArgs) -> anyhow::Result<()> {

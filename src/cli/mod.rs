@@ -126,6 +126,28 @@ pub enum AgentsCommand {
     Activate { reference: String },
     /// Delete `name@version`, or a whole agent when no version is given.
     Delete { reference: String },
+    /// Serve every run of a replay data set as an HTTP agent on loopback
+    /// (and publish their manifests with --register), until ctrl-c.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Data set directory (`problems.jsonl`, `runs.json`, `runs/`, `prices.json`).
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// Publish a manifest per run to the server.
+    #[arg(long)]
+    pub register: bool,
+    /// Where the agents listen (loopback; port 0 picks one).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Namespace of the published agents.
+    #[arg(long, default_value = "replay")]
+    pub namespace: String,
+    /// Multiplies each answer's modelled latency (0 answers at once).
+    #[arg(long, default_value_t = 1.0)]
+    pub time_scale: f64,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use switchyard_meta_agent::MetaAgentError;
 use switchyard_registry::RegistryError;
 use switchyard_router::RouterError;
 use switchyard_schemas::ManifestError;
@@ -17,6 +18,12 @@ pub enum ApiError {
     Manifest(#[from] ManifestError),
     #[error(transparent)]
     Router(#[from] RouterError),
+    #[error(transparent)]
+    MetaAgent(#[from] MetaAgentError),
+    #[error("no run `{run_id}`")]
+    RunNotFound { run_id: String },
+    #[error("too many workflow jobs are running; retry later")]
+    TooManyJobs,
     /// A request body or query that does not fit its type.
     #[error("{field}: {message}")]
     InvalidRequest { field: String, message: String },
@@ -45,6 +52,9 @@ impl ApiError {
                 | RouterError::Storage(_)
                 | RouterError::Worker(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             },
+            ApiError::MetaAgent(e) => meta_agent_status(e),
+            ApiError::RunNotFound { .. } => (StatusCode::NOT_FOUND, "run_not_found"),
+            ApiError::TooManyJobs => (StatusCode::TOO_MANY_REQUESTS, "too_many_jobs"),
             ApiError::Manifest(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_manifest"),
             ApiError::InvalidRequest { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
             ApiError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
@@ -72,7 +82,28 @@ impl ApiError {
             | ApiError::Router(RouterError::InvalidRequest { field, .. }) => {
                 (Some(field.clone()), Vec::new())
             }
-            ApiError::InvalidRequest { field, .. } => (Some(field.clone()), Vec::new()),
+            ApiError::InvalidRequest { field, .. }
+            | ApiError::MetaAgent(MetaAgentError::InvalidRun { field, .. }) => (Some(field.clone()), Vec::new()),
+            ApiError::MetaAgent(MetaAgentError::OverBudget { .. }) => (Some("budget_usd".into()), Vec::new()),
+            ApiError::MetaAgent(
+                MetaAgentError::InvalidWorkflow { problems } | MetaAgentError::InvalidDesignRequest { problems },
+            ) => {
+                // A spec inside a run request is at `spec`; a design
+                // request's fields are at the top level.
+                let prefix = if matches!(self, ApiError::MetaAgent(MetaAgentError::InvalidWorkflow { .. })) {
+                    "spec."
+                } else {
+                    ""
+                };
+                let details: Vec<FieldProblem> = problems
+                    .iter()
+                    .map(|p| FieldProblem {
+                        field: format!("{prefix}{}", p.field),
+                        message: p.message.clone(),
+                    })
+                    .collect();
+                (details.first().map(|d| d.field.clone()), details)
+            }
             ApiError::Manifest(e) => (
                 e.problems
                     .first()
@@ -105,6 +136,7 @@ impl IntoResponse for ApiError {
             match &self {
                 ApiError::Registry(e) => tracing::error!(error = %e, "request failed"),
                 ApiError::Router(e) => tracing::error!(error = %e, "request failed"),
+                ApiError::MetaAgent(e) => tracing::error!(error = %e, "request failed"),
                 ApiError::Internal(cause) => tracing::error!(%cause, "request failed"),
                 _ => {}
             }
@@ -119,6 +151,47 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+fn meta_agent_status(e: &MetaAgentError) -> (StatusCode, &'static str) {
+    use MetaAgentError as M;
+    match e {
+        M::InvalidWorkflow { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_workflow"),
+        M::InvalidRun { .. } | M::InvalidDesignRequest { .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request")
+        }
+        M::InvalidRegex { .. } | M::InvalidSchema { .. } | M::MissingTests { .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_scorer")
+        }
+        M::NoCandidates { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "no_candidates"),
+        M::OverBudget { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "over_budget"),
+        M::Route { source, .. } => match source.as_ref() {
+            RouterError::InvalidRequest { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+            RouterError::Registry(e) => registry_status(e),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        },
+        M::Embed { source, .. } if source.is_client_error() => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input")
+        }
+        M::SandboxUnavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "sandbox_unavailable"),
+        // Agent failures end up in traces; one reaching here failed a judge.
+        M::Budget { .. } | M::CircuitOpen { .. } | M::AgentCall { .. } | M::BadOutput { .. } => {
+            (StatusCode::BAD_GATEWAY, "agent_failed")
+        }
+        M::Io { .. }
+        | M::Dataset { .. }
+        | M::UnknownRun { .. }
+        | M::UnknownTask { .. }
+        | M::MissingCode { .. }
+        | M::InvalidManifest { .. }
+        | M::Worker { .. }
+        | M::Spawn { .. }
+        | M::Embed { .. }
+        | M::InvalidDesign { .. }
+        | M::InvalidCase { .. }
+        | M::CaseStore { .. }
+        | M::CorruptCase { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     }
 }
 

@@ -57,9 +57,24 @@ pub async fn authenticate(state: &AppState, bearer: Bearer) -> Result<Principal,
 /// Parses a JSON body, naming the offending field on failure.
 pub fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| ApiError::InvalidRequest {
-        field: path_or_body(e.path().to_string()),
-        message: e.into_inner().to_string(),
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = path_or_body(e.path().to_string());
+        let message = e.into_inner().to_string();
+        ApiError::InvalidRequest {
+            field: missing_field(&path, &message).unwrap_or(path),
+            message,
+        }
+    })
+}
+
+/// serde reports a missing field at its parent's path; the client needs the
+/// field's own.
+fn missing_field(parent: &str, message: &str) -> Option<String> {
+    let name = message.strip_prefix("missing field `")?.split('`').next()?;
+    Some(if parent.is_empty() {
+        name.to_string()
+    } else {
+        format!("{parent}.{name}")
     })
 }
 

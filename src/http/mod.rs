@@ -9,6 +9,7 @@ pub mod extract;
 pub mod metrics;
 pub mod ops;
 pub mod route;
+pub mod workflows;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,8 +19,10 @@ use axum::extract::Request;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use switchyard_meta_agent::service::MetaAgent;
 use switchyard_registry::{Catalog, Registry};
 use switchyard_router::Router as AgentRouter;
+use tokio::sync::Semaphore;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -35,6 +38,10 @@ pub struct AppState {
     /// write that changes what is routable goes through it.
     pub catalog: Arc<Catalog>,
     pub router: Arc<AgentRouter>,
+    /// Designs, runs, scores and records workflows.
+    pub meta: Arc<MetaAgent>,
+    /// One permit per workflow job allowed to run at once.
+    pub jobs: Arc<Semaphore>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -43,12 +50,15 @@ pub struct AppState {
 pub struct Limits {
     pub body_bytes: usize,
     pub timeout: Duration,
+    /// Of the workflow routes, whose bodies and runs are larger.
+    pub workflow_body_bytes: usize,
+    pub run_timeout: Duration,
 }
 
 /// Every route the server answers, as `(METHOD, path template)`; a test checks
 /// it against the OpenAPI document.
 pub fn router(state: AppState, limits: Limits) -> Router {
-    Router::new()
+    let registry = Router::new()
         .route("/v1/agents", post(agents::publish).get(agents::list))
         .route(
             "/v1/agents/{namespace}/{agent}",
@@ -67,17 +77,30 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/v1/feedback", post(route::feedback))
         .route("/v1/changes", get(changes::list))
         .route("/v1/keys", post(changes::create_key))
+        .route("/v1/runs/{run_id}", get(workflows::get_run))
+        .route("/v1/runs/export", get(workflows::export_runs))
+        .route("/v1/designer/stats", get(workflows::designer_stats))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .fallback(route_not_found)
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             limits.timeout,
         ))
         // One byte over the manifest limit still reaches the handler, which
         // then answers 413 with a precise message; anything larger is cut here.
-        .layer(RequestBodyLimitLayer::new(limits.body_bytes + 1))
+        .layer(RequestBodyLimitLayer::new(limits.body_bytes + 1));
+    let workflows = Router::new()
+        .route("/v1/workflows/design", post(workflows::design))
+        .route("/v1/workflows/run", post(workflows::run))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            limits.run_timeout,
+        ))
+        .layer(RequestBodyLimitLayer::new(limits.workflow_body_bytes));
+    registry
+        .merge(workflows)
+        .fallback(route_not_found)
         .layer(axum::middleware::map_response(json_error_bodies))
         // Outside the layers above, so timeouts and 413s are counted too.
         .layer(axum::middleware::from_fn_with_state(

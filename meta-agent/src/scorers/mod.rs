@@ -6,10 +6,13 @@
 //!
 //! - [`sandbox`]: run Python code against its tests in a child process;
 //! - [`text`]: exact and regular-expression matches;
-//! - [`json_schema`](mod@json_schema): output that must be JSON of a given shape.
+//! - [`json_schema`](mod@json_schema): output that must be JSON of a given shape;
+//! - [`doctest`]: public tests from the examples in a code task's prompt.
 //!
-//! The judge scorer, which asks an agent, comes with the executor.
+//! The judge scorer, which asks an agent, is the executor's
+//! ([`Executor::score`](crate::Executor::score)).
 
+pub mod doctest;
 pub mod json_schema;
 pub mod sandbox;
 pub mod text;

@@ -63,7 +63,9 @@ pub fn humanize_identifier(name: &str) -> String {
         }
         if i > 0 && c.is_uppercase() {
             let prev = chars[i - 1];
-            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            // `OCRScanner` splits before `S`, but `PDFs` is one plural word.
+            let plural = chars.get(i + 1) == Some(&'s') && !chars.get(i + 2).is_some_and(|n| n.is_alphabetic());
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase()) && !plural;
             if (prev.is_lowercase() || prev.is_ascii_digit() || (prev.is_uppercase() && next_lower))
                 && !out.ends_with(' ')
             {
@@ -122,6 +124,7 @@ mod tests {
             ("create_qr_code", "create qr code"),
             ("MixerBox_Translate_AI_language_tutor", "Mixer Box Translate AI language tutor"),
             ("web-search", "web search"),
+            ("PDFs", "PDFs"),
             ("timeport", "timeport"),
             ("Write SQL", "Write SQL"),
         ] {
