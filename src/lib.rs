@@ -7,6 +7,8 @@
 //! - [`http`]: the `/v1` API: routes, thin handlers, `ApiError`, metrics.
 //! - [`cli`]: the `switchyard` command line (`serve` and the client commands).
 //! - [`replay_agents`]: replay data sets served as real HTTP agents.
+//! - [`workflow_bench`]: the workflow benchmark, fixed workflows against the
+//!   learning meta-agent on replayed agents.
 //! - [`telemetry`]: logging setup.
 //!
 //! Member crates, dependencies one way: `switchyard-schemas` (wire types) →
@@ -19,3 +21,4 @@ pub mod http;
 pub mod replay_agents;
 pub mod startup;
 pub mod telemetry;
+pub mod workflow_bench;

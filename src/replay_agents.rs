@@ -24,8 +24,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use switchyard_meta_agent::replay::{LatencyModel, ReplayDataset, RunRole, manifest_for_run};
 use switchyard_meta_agent::MetaAgentError;
+use switchyard_meta_agent::replay::{LatencyModel, ReplayDataset, RunRole, manifest_for_run};
 use switchyard_schemas::AgentManifest;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -141,11 +141,7 @@ struct Task {
 }
 
 fn error(status: StatusCode, code: &str, message: String) -> Response {
-    (
-        status,
-        Json(json!({"error": {"code": code, "message": message}})),
-    )
-        .into_response()
+    (status, Json(json!({"error": {"code": code, "message": message}}))).into_response()
 }
 
 async fn answer(
@@ -166,7 +162,11 @@ async fn answer(
         );
     };
     let input_text = request.task.input.as_str().unwrap_or_default();
-    let named = request.task.id.as_str().filter(|id| dataset.problem(id).is_some());
+    let named = request
+        .task
+        .id
+        .as_str()
+        .filter(|id| dataset.problem(id).is_some());
     let task_id = match named {
         Some(id) => id.to_string(),
         None => match dataset

@@ -7,10 +7,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchyard_registry::embedder::{EmbedError, EmbeddingService, OnnxEmbedder, ServiceConfig};
-use switchyard_registry::index::IndexConfig;
-use switchyard_registry::{AuthMode, Catalog, Registry, RegistryError};
-use switchyard_router::{FeedbackStats, QualityConfig, Router, RouterConfig, RouterError, StatsConfig};
 use switchyard_meta_agent::MetaAgentError;
 use switchyard_meta_agent::client::{AgentClient, ClientConfig};
 use switchyard_meta_agent::designer::{Designer, DesignerConfig};
@@ -18,6 +14,10 @@ use switchyard_meta_agent::executor::{Executor, ExecutorConfig};
 use switchyard_meta_agent::runs::RunStore;
 use switchyard_meta_agent::scorers::sandbox::{Sandbox, SandboxConfig};
 use switchyard_meta_agent::service::MetaAgent;
+use switchyard_registry::embedder::{EmbedError, EmbeddingService, OnnxEmbedder, ServiceConfig};
+use switchyard_registry::index::IndexConfig;
+use switchyard_registry::{AuthMode, Catalog, Registry, RegistryError};
+use switchyard_router::{FeedbackStats, QualityConfig, Router, RouterConfig, RouterError, StatsConfig};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -223,8 +223,11 @@ async fn build_meta_agent(router: Arc<Router>, data_dir: &Path) -> Result<MetaAg
             None
         }
     };
-    let client = AgentClient::new(ClientConfig::default())
-        .map_err(|e| StartupError::MetaAgent(MetaAgentError::Worker { message: e.to_string() }))?;
+    let client = AgentClient::new(ClientConfig::default()).map_err(|e| {
+        StartupError::MetaAgent(MetaAgentError::Worker {
+            message: e.to_string(),
+        })
+    })?;
     let executor = Executor::new(router, client, sandbox, ExecutorConfig::default());
     let dir = data_dir.to_owned();
     let (designer, runs) = tokio::task::spawn_blocking(move || {

@@ -53,7 +53,11 @@ async fn generate_and_revise_agents_answer_as_recorded() {
         json!({"id": task_id, "input": "anything"}),
         json!({"id": "run-7", "input": format!("Solve this:\n{}", problem.prompt)}),
     ] {
-        let (status, out) = ask(&server.url("gpt35-0613-direct"), &json!({"task": task, "inputs": {}})).await;
+        let (status, out) = ask(
+            &server.url("gpt35-0613-direct"),
+            &json!({"task": task, "inputs": {}}),
+        )
+        .await;
         assert_eq!(status, StatusCode::OK, "{out}");
         assert_eq!(out["output"], recorded.completion.as_str());
         let cost = dataset.task_cost("gpt35-0613-direct", &task_id).unwrap();

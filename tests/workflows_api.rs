@@ -169,7 +169,11 @@ async fn a_designed_workflow_runs_scores_and_feeds_back() {
     let text = resp.text().await.unwrap();
     let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 2);
-    assert!(lines.iter().all(|l| l["spec"]["nodes"].is_array() && l["trace"]["cost_usd"].is_number()));
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["spec"]["nodes"].is_array() && l["trace"]["cost_usd"].is_number())
+    );
     let (status, empty) = app.call(Method::GET, "/v1/runs/export", Some(&other), None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(empty, Value::Null, "another tenant exports nothing");
@@ -215,7 +219,10 @@ async fn a_given_spec_runs_and_bad_requests_name_their_field() {
     let (status, err) = app.post("/v1/workflows/run", ADMIN_TOKEN, &request).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
     assert_eq!(err["error"]["code"], "invalid_workflow");
-    assert!(err["error"]["field"].as_str().unwrap().starts_with("spec."), "{err}");
+    assert!(
+        err["error"]["field"].as_str().unwrap().starts_with("spec."),
+        "{err}"
+    );
     let (status, err) = app
         .post("/v1/workflows/run", ADMIN_TOKEN, &json!({"budget_usd": 1.0}))
         .await;

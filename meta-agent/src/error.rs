@@ -146,7 +146,9 @@ pub enum MetaAgentError {
     NoCandidates { role: String },
 
     /// No workflow is expected to fit the budget.
-    #[error("no workflow fits the budget of {budget_usd} USD; the cheapest is expected to cost {cheapest_usd} USD")]
+    #[error(
+        "no workflow fits the budget of {budget_usd} USD; the cheapest is expected to cost {cheapest_usd} USD"
+    )]
     OverBudget { budget_usd: f64, cheapest_usd: f64 },
 
     /// The designer built a spec that breaks a workflow rule (a designer bug).
@@ -176,5 +178,9 @@ pub enum MetaAgentError {
 }
 
 fn joined(problems: &[FieldError]) -> String {
-    problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }

@@ -48,9 +48,9 @@ enum Entry {
 impl Entry {
     fn tenant(&self) -> &str {
         match self {
-            Entry::Running { tenant, .. } | Entry::Aborted { tenant, .. } | Entry::Finished { tenant, .. } => {
-                tenant
-            }
+            Entry::Running { tenant, .. }
+            | Entry::Aborted { tenant, .. }
+            | Entry::Finished { tenant, .. } => tenant,
         }
     }
 }
@@ -178,10 +178,7 @@ impl RunStore {
         bytes.push(b'\n');
         let mut inner = self.lock();
         let offset = inner.len;
-        let written = inner
-            .file
-            .write_all(&bytes)
-            .and_then(|()| inner.file.sync_data());
+        let written = inner.file.write_all(&bytes).and_then(|()| inner.file.sync_data());
         if let Err(e) = written {
             // Leave no partial line behind for the next append to extend.
             let _ = inner.file.set_len(offset);

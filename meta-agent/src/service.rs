@@ -10,6 +10,7 @@
 //! teaches nothing and a caller's own spec never skews the designer.
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -56,20 +57,41 @@ impl MetaAgent {
         &self.runs
     }
 
-    /// Designs a workflow for `request` on a blocking thread (embedding,
-    /// routing each role, choosing an arm).
-    pub async fn design(&self, principal: &Principal, request: DesignRequest) -> Result<Design, MetaAgentError> {
+    /// Designs a workflow for `request`: the query is embedded through the
+    /// embedding service (its cache and its bound on concurrent
+    /// inferences), then routing each role and choosing an arm run on a
+    /// blocking thread.
+    pub async fn design(
+        &self,
+        principal: &Principal,
+        request: DesignRequest,
+    ) -> Result<Design, MetaAgentError> {
         let router = self.executor.router().clone();
+        let started = Instant::now();
+        let vector = router
+            .catalog()
+            .embedder()
+            .embed_query(&request.query)
+            .await
+            .map_err(|source| MetaAgentError::Embed {
+                text: request.query.chars().take(80).collect(),
+                source,
+            })?;
+        let embed_micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let designer = self.designer.clone();
         let principal = principal.clone();
         // Each design draws a fresh seed, so the shared RNG is never held
         // across the blocking call.
         let mut rng = StdRng::seed_from_u64(rand::Rng::random(&mut *self.lock_rng()));
-        tokio::task::spawn_blocking(move || designer.design(&router, &principal, &request, &mut rng))
-            .await
-            .map_err(|e| MetaAgentError::Worker {
-                message: e.to_string(),
-            })?
+        let mut design = tokio::task::spawn_blocking(move || {
+            designer.design_embedded(&router, &principal, &request, vector, &mut rng)
+        })
+        .await
+        .map_err(|e| MetaAgentError::Worker {
+            message: e.to_string(),
+        })??;
+        design.response.embed_micros += embed_micros;
+        Ok(design)
     }
 
     fn lock_rng(&self) -> std::sync::MutexGuard<'_, StdRng> {

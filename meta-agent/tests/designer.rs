@@ -343,7 +343,7 @@ fn over_a_real_router_designs_are_valid_pinned_to_the_fleet_and_fast() {
     route_micros.sort_unstable();
     let pct = |v: &[u64], p: usize| v[(v.len() * p / 100).min(v.len() - 1)];
     eprintln!(
-        "design µs p50 {} p95 {}; routing µs p50 {} p95 {} (debug build of this crate)",
+        "design µs p50 {} p95 {}; routing µs p50 {} p95 {}",
         pct(&design_micros, 50),
         pct(&design_micros, 95),
         pct(&route_micros, 50),
@@ -374,4 +374,38 @@ fn over_a_real_router_designs_are_valid_pinned_to_the_fleet_and_fast() {
             .all(|a| !matches!(a.pattern, Pattern::GenerateTestRevise | Pattern::PlanSolveVerify))
     );
     eprintln!("prose design in {:?}: {}", started.elapsed(), d.response.arm);
+}
+
+/// Design latency with a full memory (10 000 cases, 28 arms): the policy
+/// compares the query with every case. Ignored by default (filling the
+/// memory takes 10 000 fsyncs); in an optimised build:
+///
+/// ```text
+/// cargo test -p switchyard-meta-agent --release --test designer -- --ignored --nocapture
+/// ```
+#[test]
+#[ignore]
+fn design_latency_at_capacity() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = DesignerConfig::default();
+    let designer = Designer::open(dir.path(), config.clone()).unwrap();
+    let mut rng = StdRng::seed_from_u64(1);
+    let request = code_request(1.0, false);
+    for _ in 0..config.capacity {
+        let d = design(&designer, &request, &random_vector(&mut rng), &mut rng);
+        let score = if rng.random_bool(0.5) { 1.0 } else { 0.0 };
+        designer.record(&d.case(score, 0.01)).unwrap();
+    }
+    let mut micros: Vec<u64> = (0..300)
+        .map(|_| {
+            design(&designer, &request, &random_vector(&mut rng), &mut rng)
+                .response
+                .design_micros
+        })
+        .collect();
+    micros.sort_unstable();
+    eprintln!(
+        "design µs over {} cases: p50 {} p95 {} p99 {}",
+        config.capacity, micros[150], micros[285], micros[297]
+    );
 }

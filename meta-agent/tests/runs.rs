@@ -37,7 +37,10 @@ fn runs_survive_reopen_and_stay_private() {
         store.finish("acme", &rollout("r1", 1.0)).unwrap();
         store.finish("globex", &rollout("r2", 0.0)).unwrap();
         store.start("r3", "acme");
-        assert!(matches!(store.get("r3", "acme").unwrap(), Some(RunRecord::Running { .. })));
+        assert!(matches!(
+            store.get("r3", "acme").unwrap(),
+            Some(RunRecord::Running { .. })
+        ));
         assert!(store.get("r3", "globex").unwrap().is_none());
     }
     let store = RunStore::open(dir.path()).unwrap();
@@ -80,7 +83,8 @@ fn a_line_cut_short_by_a_crash_is_dropped_and_appends_go_on() {
         .append(true)
         .open(dir.path().join("runs.jsonl"))
         .unwrap();
-    f.write_all(br#"{"tenant":"acme","rollout":{"run_id":"r2""#).unwrap();
+    f.write_all(br#"{"tenant":"acme","rollout":{"run_id":"r2""#)
+        .unwrap();
     drop(f);
     let store = RunStore::open(dir.path()).unwrap();
     assert!(store.get("r2", "acme").unwrap().is_none());

@@ -39,8 +39,8 @@ use switchyard_schemas::manifest::{AgentManifest, Budget, Endpoint, Policy};
 use crate::auth::Principal;
 use crate::embedder::{EmbedError, Embedder, EmbeddingService, check_client_vector, skill_texts};
 use crate::error::{RegistryError, Result};
-use crate::lexical::{LexicalStats, TermCounts};
 use crate::index::{CapabilityIndex, IndexConfig, PersistReport, RowMeta, SkillVector, VersionRows};
+use crate::lexical::{LexicalStats, TermCounts};
 use crate::store::{Registry, StoredEntry, VersionVectors};
 use crate::versions;
 

@@ -19,8 +19,8 @@ const STOPWORDS: &[&str] = &[
     "a", "about", "an", "and", "any", "are", "as", "at", "be", "by", "can", "could", "do", "does", "for",
     "from", "get", "give", "have", "help", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my",
     "need", "of", "on", "or", "our", "please", "some", "that", "the", "their", "them", "there", "these",
-    "this", "to", "us", "use", "want", "was", "we", "what", "when", "where", "which", "who", "will",
-    "with", "would", "you", "your",
+    "this", "to", "us", "use", "want", "was", "we", "what", "when", "where", "which", "who", "will", "with",
+    "would", "you", "your",
 ];
 
 /// Lowercase terms of `text`: identifiers split into words, punctuation

@@ -33,8 +33,7 @@ use switchyard_registry::embedder::{EmbeddingService, ServiceConfig};
 use switchyard_registry::index::IndexConfig;
 use switchyard_registry::{AuthMode, Catalog, Principal, Registry};
 use switchyard_schemas::manifest::{
-    AgentManifest, Budget, Endpoint, LatencyBudget, Policy, Protocol, Provider, Skill,
-    Visibility,
+    AgentManifest, Budget, Endpoint, LatencyBudget, Policy, Protocol, Provider, Skill, Visibility,
 };
 use switchyard_schemas::route::{Constraints, RouteRequest, Weights};
 

@@ -330,7 +330,11 @@ pub(crate) fn route_vector(
             .iter()
             .filter_map(|(agent, hit)| {
                 let card = catalog.card(agent)?;
-                let skill = card.version(&hit.key.version)?.skills.iter().find(|s| s.id == hit.key.skill)?;
+                let skill = card
+                    .version(&hit.key.version)?
+                    .skills
+                    .iter()
+                    .find(|s| s.id == hit.key.skill)?;
                 Some((agent.clone(), catalog.lexical().bm25(q, &skill.terms)))
             })
             .collect(),
@@ -376,9 +380,8 @@ pub(crate) fn route_vector(
             cost: w.cost * cost / (cost + COST_REF_USD),
             latency: w.latency * f64::from(latency) / (f64::from(latency) + LATENCY_REF_MS),
         };
-        let score = breakdown.similarity + breakdown.lexical + breakdown.quality
-            - breakdown.cost
-            - breakdown.latency;
+        let score =
+            breakdown.similarity + breakdown.lexical + breakdown.quality - breakdown.cost - breakdown.latency;
         ranked.push(RouteCandidate {
             agent: agent.clone(),
             version: hit.key.version.clone(),

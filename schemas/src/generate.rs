@@ -26,10 +26,14 @@ use schemars::generate::{SchemaGenerator, SchemaSettings};
 use serde_json::{Map, Value, json};
 
 use crate::api::*;
+use crate::design::{DesignRequest, DesignResponse, DesignerStats};
 use crate::manifest::AgentManifest;
+use crate::rollout::{Rollout, RunAccepted, RunRecord};
 use crate::route::{
     FeedbackRequest, FeedbackResponse, RouteBatchRequest, RouteBatchResponse, RouteRequest, RouteResponse,
 };
+use crate::run::{AgentRequest, AgentResponse, RunRequest};
+use crate::workflow::WorkflowSpec;
 
 /// Every route of the HTTP API as `(METHOD, path)`, path parameters in braces.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -47,6 +51,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/route"),
     ("POST", "/v1/route/batch"),
     ("POST", "/v1/feedback"),
+    ("POST", "/v1/workflows/design"),
+    ("POST", "/v1/workflows/run"),
+    ("GET", "/v1/runs/{run_id}"),
+    ("GET", "/v1/runs/export"),
+    ("GET", "/v1/designer/stats"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
@@ -97,6 +106,16 @@ pub fn json_schemas() -> Vec<(&'static str, Value)> {
         ),
         ("feedback-request.schema.json", root_schema::<FeedbackRequest>()),
         ("feedback-response.schema.json", root_schema::<FeedbackResponse>()),
+        ("workflow-spec.schema.json", root_schema::<WorkflowSpec>()),
+        ("design-request.schema.json", root_schema::<DesignRequest>()),
+        ("design-response.schema.json", root_schema::<DesignResponse>()),
+        ("designer-stats.schema.json", root_schema::<DesignerStats>()),
+        ("run-request.schema.json", root_schema::<RunRequest>()),
+        ("rollout.schema.json", root_schema::<Rollout>()),
+        ("run-record.schema.json", root_schema::<RunRecord>()),
+        ("run-accepted.schema.json", root_schema::<RunAccepted>()),
+        ("agent-request.schema.json", root_schema::<AgentRequest>()),
+        ("agent-response.schema.json", root_schema::<AgentResponse>()),
     ]
 }
 
@@ -150,20 +169,33 @@ const ERRORS: &[(&str, &str, &str)] = &[
     (
         "404",
         "NotFound",
-        "No such agent or version (or not visible to the caller).",
+        "No such agent, version or run (or not visible to the caller).",
     ),
     (
         "409",
         "Conflict",
         "The version exists with different content (`version_conflict`).",
     ),
-    ("413", "PayloadTooLarge", "The body exceeds 65536 bytes."),
+    (
+        "413",
+        "PayloadTooLarge",
+        "The body exceeds 65536 bytes (1 MiB for workflow routes).",
+    ),
+    (
+        "429",
+        "TooManyRequests",
+        "Too many workflow jobs are running; retry later.",
+    ),
     (
         "422",
         "Unprocessable",
         "The body is well-formed JSON but breaks a rule; `details` lists every problem.",
     ),
-    ("503", "Unavailable", "The service is not ready."),
+    (
+        "503",
+        "Unavailable",
+        "The service is not ready, or the sandbox a tests scorer needs is unavailable.",
+    ),
 ];
 
 fn error_ref(status: &str) -> Value {
@@ -536,6 +568,111 @@ pub fn openapi_document() -> Value {
         );
     }
 
+    let design_body = json!({
+        "required": true,
+        "content": { "application/json": { "schema": b.schema::<DesignRequest>() } }
+    });
+    add(
+        "/v1/workflows/design",
+        "post",
+        operation(
+            "designWorkflow",
+            "workflows",
+            "Design a workflow for a query: pattern, agents and budget split, chosen by the learned policy",
+            vec![],
+            Some(design_body),
+            responses(
+                vec![(
+                    "200",
+                    b.json::<DesignResponse>("The spec to run and every arm considered."),
+                )],
+                &["401", "403", "422"],
+            ),
+        ),
+    );
+    let run_body = json!({
+        "required": true,
+        "description": "A query with a spec to run, or without one to have it designed (at most 1 MiB).",
+        "content": { "application/json": { "schema": b.schema::<RunRequest>() } }
+    });
+    let accepted = json!({
+        "description": "`mode: job`: the run started; poll `location`.",
+        "headers": { "Location": { "schema": { "type": "string" } } },
+        "content": { "application/json": { "schema": b.schema::<RunAccepted>() } }
+    });
+    add(
+        "/v1/workflows/run",
+        "post",
+        operation(
+            "runWorkflow",
+            "workflows",
+            "Run a workflow (given or designed), score it, and learn from the score",
+            vec![],
+            Some(run_body),
+            responses(
+                vec![
+                    (
+                        "200",
+                        b.json::<Rollout>("`mode: sync`: the finished run, with its trace and score."),
+                    ),
+                    ("202", accepted),
+                ],
+                &["401", "403", "413", "422", "429", "503"],
+            ),
+        ),
+    );
+    add(
+        "/v1/runs/{run_id}",
+        "get",
+        operation(
+            "getRun",
+            "workflows",
+            "A run of the caller's tenant: still running, finished (its rollout), or aborted",
+            vec![path_param("run_id")],
+            None,
+            responses(
+                vec![("200", b.json::<RunRecord>("The run."))],
+                &["401", "403", "404"],
+            ),
+        ),
+    );
+    add(
+        "/v1/runs/export",
+        "get",
+        operation(
+            "exportRuns",
+            "workflows",
+            "Every finished run of the caller's tenant (every tenant's for admin keys) as JSONL rollouts",
+            vec![],
+            None,
+            responses(
+                vec![(
+                    "200",
+                    json!({
+                        "description": "One `Rollout` (see `rollout.schema.json`) per line, in the order the runs finished.",
+                        "content": { "application/x-ndjson": { "schema": { "type": "string" } } }
+                    }),
+                )],
+                &["401", "403"],
+            ),
+        ),
+    );
+    add(
+        "/v1/designer/stats",
+        "get",
+        operation(
+            "designerStats",
+            "workflows",
+            "What the designer has learned: cases, and mean reward, score and cost per pattern and arm",
+            vec![],
+            None,
+            responses(
+                vec![("200", b.json::<DesignerStats>("The designer's statistics."))],
+                &["401", "403"],
+            ),
+        ),
+    );
+
     let text = |description: &str| {
         json!({
             "description": description,
@@ -607,6 +744,7 @@ pub fn openapi_document() -> Value {
             { "name": "changes", "description": "The registry's change log." },
             { "name": "keys", "description": "API keys." },
             { "name": "routing", "description": "Routing tasks to agents, and feedback on the calls." },
+            { "name": "workflows", "description": "Designing, running and scoring workflows; runs and what the designer learned." },
             { "name": "operations", "description": "Health and metrics for operators." }
         ],
         "security": [ { "bearer": [] } ],
@@ -622,6 +760,11 @@ pub fn openapi_document() -> Value {
                 "agent": {
                     "name": "agent", "in": "path", "required": true,
                     "description": "Agent name within the namespace (lowercase `[a-z0-9._-]`, 2–64 characters).",
+                    "schema": { "type": "string" }
+                },
+                "run_id": {
+                    "name": "run_id", "in": "path", "required": true,
+                    "description": "The id a run was answered with.",
                     "schema": { "type": "string" }
                 },
                 "version": {

@@ -9,6 +9,7 @@ use switchyard_registry::index::{IndexBenchConfig, run_index_bench};
 use switchyard_router::bench::{RoutingBenchConfig, run_routing_bench};
 
 use super::BenchCommand;
+use crate::workflow_bench::{WorkflowBenchConfig, run_workflow_bench, write_plot};
 
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
@@ -33,6 +34,36 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 lexical_weight,
             })
             .await?;
+            emit(&report, out.as_deref())
+        }
+        BenchCommand::Workflows {
+            dataset,
+            budget_usd,
+            seed,
+            seeds,
+            time_scale,
+            limit,
+            concurrency,
+            out,
+            plot,
+        } => {
+            anyhow::ensure!(seeds >= 1, "--seeds must be at least 1");
+            anyhow::ensure!(
+                time_scale.is_finite() && time_scale >= 0.0,
+                "--time-scale must be a finite number ≥ 0"
+            );
+            let report = run_workflow_bench(&WorkflowBenchConfig {
+                dataset,
+                budget_usd,
+                seeds: (seed..seed + seeds).collect(),
+                time_scale,
+                limit,
+                concurrency,
+            })
+            .await?;
+            if let Some(plot) = &plot {
+                write_plot(&report, plot).with_context(|| format!("writing {}", plot.display()))?;
+            }
             emit(&report, out.as_deref())
         }
         BenchCommand::Index {

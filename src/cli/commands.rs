@@ -13,8 +13,8 @@ use switchyard_schemas::import::{self, ImportOptions};
 use switchyard_schemas::route::{Constraints, RouteRequest};
 
 use super::{
-    AgentsCommand, ReplayArgs, Client, Connection, ExportFormat, ImportArgs, ImportFormat, KeysCommand, RouteArgs,
-    ScopeArg, ServeArgs, StatusArg,
+    AgentsCommand, Client, Connection, ExportFormat, ImportArgs, ImportFormat, KeysCommand, ReplayArgs,
+    RouteArgs, ScopeArg, ServeArgs, StatusArg,
 };
 use crate::config::{Overrides, Settings};
 use crate::replay_agents::{ReplayOptions, ReplayServer};

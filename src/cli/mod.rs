@@ -220,6 +220,37 @@ pub enum BenchCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Fixed workflows against the learning meta-agent on a replay data set
+    /// (HumanEval format), scored by the problems' hidden tests.
+    Workflows {
+        /// Data set directory (`problems.jsonl`, `runs.json`, `runs/`, `prices.json`).
+        #[arg(long)]
+        dataset: PathBuf,
+        /// Most one task's workflow may spend, USD.
+        #[arg(long, default_value_t = 0.25)]
+        budget_usd: f64,
+        /// First seed of the meta-agent's passes.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Passes of the meta-agent (seeds seed, seed+1, …).
+        #[arg(long, default_value_t = 3)]
+        seeds: u64,
+        /// Multiplies the replay agents' modelled latency (1 = real time).
+        #[arg(long, default_value_t = 0.01)]
+        time_scale: f64,
+        /// Use a seeded sample of at most this many tasks.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Tasks of a fixed workflow run at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Write the report as JSON here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Write the plots (accuracy against cost, learning curve) as SVG here.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+    },
     /// Capability-index build, snapshot and filtered search on synthetic vectors.
     Index {
         /// Row counts, comma-separated.

@@ -83,10 +83,13 @@ impl ApiError {
                 (Some(field.clone()), Vec::new())
             }
             ApiError::InvalidRequest { field, .. }
-            | ApiError::MetaAgent(MetaAgentError::InvalidRun { field, .. }) => (Some(field.clone()), Vec::new()),
+            | ApiError::MetaAgent(MetaAgentError::InvalidRun { field, .. }) => {
+                (Some(field.clone()), Vec::new())
+            }
             ApiError::MetaAgent(MetaAgentError::OverBudget { .. }) => (Some("budget_usd".into()), Vec::new()),
             ApiError::MetaAgent(
-                MetaAgentError::InvalidWorkflow { problems } | MetaAgentError::InvalidDesignRequest { problems },
+                MetaAgentError::InvalidWorkflow { problems }
+                | MetaAgentError::InvalidDesignRequest { problems },
             ) => {
                 // A spec inside a run request is at `spec`; a design
                 // request's fields are at the top level.

@@ -16,9 +16,11 @@
 //!    each other arm is valued by a Thompson sample of its score on queries
 //!    like this one (kNN-smoothed Beta posteriors over the case memory, see
 //!    `policy`) minus `λ·expected cost + μ·nodes`, and the best wins.
-//! 4. **Spec.** The chosen arm becomes a [`WorkflowSpec`] with its main
-//!    agents pinned as `name@=version`, the budget split over the steps in
+//! 4. **Spec.** The chosen arm becomes a [`WorkflowSpec`] with its agents
+//!    pinned as `name@=version`, the budget split over the steps in
 //!    proportion to their expected cost; it passes [`validate_workflow`].
+//!    An ensemble step stays unpinned (a node pins one agent): its agents
+//!    are the router's top three for the role, which its cost assumes.
 //!
 //! After the run, the caller records the [`Case`] ([`Design::case`]): its
 //! score and cost are kept apart, so the reward
@@ -55,10 +57,10 @@ use switchyard_schemas::manifest::CapabilityVector;
 use switchyard_schemas::route::{RouteCandidate, RouteRequest};
 use switchyard_schemas::workflow::{MAX_NODES, WorkflowSpec, validate_workflow};
 
-pub use patterns::{ENSEMBLE_N, Role, Roles};
+pub use patterns::{Role, Roles};
 
 use crate::MetaAgentError;
-use patterns::Calls;
+use patterns::{Calls, ENSEMBLE_N};
 use store::CaseStore;
 
 /// Most role texts whose vectors are kept; beyond it the cache starts over

@@ -6,6 +6,11 @@
 //! agents for: a code task routes "debug and repair Python code that fails
 //! its tests", a prose task "revise an answer using the feedback on it".
 //! Only the agents differ per arm; the shapes are fixed here.
+//!
+//! Testing patterns test inside their repair loop (`until: tests_pass`)
+//! rather than in a `test` step before it: a loop reads one input, the
+//! answer, and a loop that stops once the tests pass calls its repairer
+//! only when the answer fails, which is what its expected cost counts on.
 
 use switchyard_schemas::design::{Pattern, TaskKind, TaskProfile};
 use switchyard_schemas::route::RouteCandidate;

@@ -77,7 +77,7 @@ pub fn compute(memory: &Memory, config: &DesignerConfig, capacity: usize) -> Des
         })
         .collect();
     // Stable: equal counts stay in key order.
-    arms.sort_by(|a, b| b.cases.cmp(&a.cases));
+    arms.sort_by_key(|a| std::cmp::Reverse(a.cases));
     DesignerStats {
         cases: memory.len(),
         capacity,

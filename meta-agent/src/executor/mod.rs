@@ -172,7 +172,9 @@ impl Executor {
         request: &RunRequest,
     ) -> Result<RunTrace, MetaAgentError> {
         let limit = self.budget_of(spec, request)?;
-        Ok(self.execute(run_id, principal, spec, request, Ledger::new(limit)).await)
+        Ok(self
+            .execute(run_id, principal, spec, request, Ledger::new(limit))
+            .await)
     }
 
     /// As [`Executor::run`], with the run's budget drawn from `parent` too

@@ -64,7 +64,8 @@ pub fn humanize_identifier(name: &str) -> String {
         if i > 0 && c.is_uppercase() {
             let prev = chars[i - 1];
             // `OCRScanner` splits before `S`, but `PDFs` is one plural word.
-            let plural = chars.get(i + 1) == Some(&'s') && !chars.get(i + 2).is_some_and(|n| n.is_alphabetic());
+            let plural =
+                chars.get(i + 1) == Some(&'s') && !chars.get(i + 2).is_some_and(|n| n.is_alphabetic());
             let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase()) && !plural;
             if (prev.is_lowercase() || prev.is_ascii_digit() || (prev.is_uppercase() && next_lower))
                 && !out.ends_with(' ')
@@ -122,7 +123,10 @@ mod tests {
             ("ChatOCR", "Chat OCR"),
             ("OCRScanner", "OCR Scanner"),
             ("create_qr_code", "create qr code"),
-            ("MixerBox_Translate_AI_language_tutor", "Mixer Box Translate AI language tutor"),
+            (
+                "MixerBox_Translate_AI_language_tutor",
+                "Mixer Box Translate AI language tutor",
+            ),
             ("web-search", "web search"),
             ("PDFs", "PDFs"),
             ("timeport", "timeport"),
