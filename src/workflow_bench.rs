@@ -35,7 +35,7 @@ use switchyard_meta_agent::client::{AgentClient, ClientConfig};
 use switchyard_meta_agent::designer::{Designer, DesignerConfig, Role, Roles};
 use switchyard_meta_agent::executor::{Executor, ExecutorConfig};
 use switchyard_meta_agent::replay::{Problem, ReplayDataset, RunRole, normalize_code};
-use switchyard_meta_agent::runs::RunStore;
+use switchyard_meta_agent::runs::{RunStore, now_ms};
 use switchyard_meta_agent::scorers::doctest::public_tests;
 use switchyard_meta_agent::scorers::sandbox::{Sandbox, SandboxConfig};
 use switchyard_meta_agent::service::MetaAgent;
@@ -44,6 +44,7 @@ use switchyard_registry::index::IndexConfig;
 use switchyard_registry::{AuthMode, Catalog, Principal, Registry};
 use switchyard_router::{FeedbackStats, QualityConfig, Router, RouterConfig, StatsConfig};
 use switchyard_schemas::design::{TaskKind, TaskProfile};
+use switchyard_schemas::rollout::Rollout;
 use switchyard_schemas::route::{RouteCandidate, RouteRequest};
 use switchyard_schemas::run::{RunRequest, ScorerSpec, TaskSpec};
 use switchyard_schemas::workflow::WorkflowSpec;
@@ -66,6 +67,8 @@ pub struct WorkflowBenchConfig {
     pub limit: Option<usize>,
     /// Tasks of a fixed arm run at once.
     pub concurrency: usize,
+    /// Write every run's rollout here, one JSONL file per arm (and seed).
+    pub traces: Option<PathBuf>,
 }
 
 #[derive(Debug, Serialize)]
@@ -488,14 +491,19 @@ async fn fixed_arms(
     let fix_role = roles.text(Role::Revise);
     let spec =
         |value: serde_json::Value| -> anyhow::Result<WorkflowSpec> { Ok(serde_json::from_value(value)?) };
+    let single = spec(json!({
+        "nodes": [{"id": "generate", "op": "generate", "role": gen_role, "agent": pin(&generators[0])}],
+        "output": "generate"
+    }))?;
+    // (name, agents, spec, spec for tasks without public tests): with no
+    // tests there is nothing to repair against, so the engineer's
+    // generate → test → revise is just its generate step there.
     let arms = vec![
         (
             "best-single (router top-1)",
             vec![generators[0].agent.clone()],
-            spec(json!({
-                "nodes": [{"id": "generate", "op": "generate", "role": gen_role, "agent": pin(&generators[0])}],
-                "output": "generate"
-            }))?,
+            single.clone(),
+            None,
         ),
         (
             "vote-of-3 (router top-3)",
@@ -507,6 +515,7 @@ async fn fixed_arms(
                 ],
                 "output": "vote"
             }))?,
+            None,
         ),
         (
             "generate-test-revise (router top-1 each)",
@@ -520,12 +529,16 @@ async fn fixed_arms(
                 ],
                 "output": "repair"
             }))?,
+            Some(single),
         ),
     ];
     let executor = bench.executor(router);
     let mut reports = Vec::new();
-    for (name, agents, spec) in arms {
-        let outcomes = run_fixed(bench, &executor, &spec, tasks, cfg).await?;
+    for (name, agents, spec, untested) in arms {
+        let (outcomes, rollouts) = run_fixed(bench, &executor, &spec, untested.as_ref(), tasks, cfg).await?;
+        if let Some(dir) = &cfg.traces {
+            write_rollouts(dir, name, &rollouts)?;
+        }
         let mut report = summarise(name, "fixed", &[outcomes]);
         report.agents = Some(agents);
         tracing::info!(
@@ -545,35 +558,69 @@ async fn run_fixed(
     bench: &Arc<Bench>,
     executor: &Executor,
     spec: &WorkflowSpec,
+    untested: Option<&WorkflowSpec>,
     tasks: &[Task],
     cfg: &WorkflowBenchConfig,
-) -> anyhow::Result<Vec<Outcome>> {
+) -> anyhow::Result<(Vec<Outcome>, Vec<Rollout>)> {
     let limit = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
     let mut jobs = JoinSet::new();
     for (i, task) in tasks.iter().enumerate() {
-        let (bench, executor, spec, limit) = (bench.clone(), executor.clone(), spec.clone(), limit.clone());
+        let spec = match untested {
+            Some(fallback) if task.public_tests.is_none() => fallback.clone(),
+            _ => spec.clone(),
+        };
+        let (bench, executor, limit) = (bench.clone(), executor.clone(), limit.clone());
         let request = task.request(cfg.budget_usd);
         jobs.spawn(async move {
             let _permit = limit.acquire_owned().await?;
             let mut trace = executor.run(&bench.principal, &spec, &request).await?;
             let score = executor.score(&bench.principal, &request, &mut trace).await?;
-            Ok::<_, anyhow::Error>((
-                i,
-                Outcome {
-                    passed: score.is_some_and(|s| s.value >= 1.0),
-                    cost_usd: trace.cost_usd,
-                    latency_ms: trace.latency_ms as f64,
-                    design_us: None,
-                },
-            ))
+            let outcome = Outcome {
+                passed: score.is_some_and(|s| s.value >= 1.0),
+                cost_usd: trace.cost_usd,
+                latency_ms: trace.latency_ms as f64,
+                design_us: None,
+            };
+            let rollout = Rollout {
+                run_id: trace.run_id.clone(),
+                finished_at_ms: now_ms(),
+                query: request.query.clone(),
+                task_id: request.task.as_ref().map(|t| t.id.clone()),
+                design: None,
+                spec,
+                trace,
+            };
+            Ok::<_, anyhow::Error>((i, outcome, rollout))
         });
     }
-    let mut outcomes = vec![None; tasks.len()];
+    let mut done = vec![None; tasks.len()];
     while let Some(joined) = jobs.join_next().await {
-        let (i, outcome) = joined??;
-        outcomes[i] = Some(outcome);
+        let (i, outcome, rollout) = joined??;
+        done[i] = Some((outcome, rollout));
     }
-    Ok(outcomes.into_iter().flatten().collect())
+    Ok(done.into_iter().flatten().unzip())
+}
+
+/// Writes rollouts as JSONL to `dir/name.jsonl`.
+fn write_rollouts(dir: &Path, name: &str, rollouts: &[Rollout]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let slug: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join(format!("{slug}.jsonl")))?);
+    for r in rollouts {
+        serde_json::to_writer(&mut out, r)?;
+        std::io::Write::write_all(&mut out, b"\n")?;
+    }
+    std::io::Write::flush(&mut out)?;
+    Ok(())
 }
 
 async fn meta_arm(
@@ -583,8 +630,9 @@ async fn meta_arm(
 ) -> anyhow::Result<(ArmReport, Vec<SeedReport>, Vec<CurvePoint>)> {
     let mut jobs = JoinSet::new();
     for &seed in &cfg.seeds {
-        let (bench, tasks, budget) = (bench.clone(), tasks.to_vec(), cfg.budget_usd);
-        jobs.spawn(async move { one_seed(&bench, tasks, budget, seed).await });
+        let (bench, tasks, budget, traces) =
+            (bench.clone(), tasks.to_vec(), cfg.budget_usd, cfg.traces.clone());
+        jobs.spawn(async move { one_seed(&bench, tasks, budget, seed, traces.as_deref()).await });
     }
     let mut per_seed = Vec::new();
     while let Some(joined) = jobs.join_next().await {
@@ -624,6 +672,7 @@ async fn one_seed(
     mut tasks: Vec<Task>,
     budget_usd: f64,
     seed: u64,
+    traces: Option<&Path>,
 ) -> anyhow::Result<(SeedReport, Vec<Outcome>)> {
     let name = format!("meta-{seed}");
     let router = bench.router(&name)?;
@@ -632,11 +681,11 @@ async fn one_seed(
         let dir = dir.clone();
         tokio::task::spawn_blocking(move || Designer::open(&dir, DesignerConfig::default())).await??
     };
-    let runs = RunStore::open(&dir)?;
+    let runs = Arc::new(RunStore::open(&dir)?);
     let meta = MetaAgent::new(
         bench.executor(router),
         Arc::new(designer),
-        Arc::new(runs),
+        runs.clone(),
         Some(seed),
     );
     tasks.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
@@ -666,6 +715,11 @@ async fn one_seed(
         final_quarter_accuracy: last.iter().filter(|o| o.passed).count() as f64 / last.len().max(1) as f64,
         patterns,
     };
+    if let Some(traces) = traces {
+        std::fs::create_dir_all(traces)?;
+        let file = std::fs::File::create(traces.join(format!("meta-seed-{seed}.jsonl")))?;
+        runs.export(None, &mut std::io::BufWriter::new(file))?;
+    }
     tracing::info!(
         seed,
         accuracy = report.accuracy,

@@ -125,3 +125,17 @@ async fn replay_manifests_publish_and_route() {
     app.stop().await;
     server.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_committed_data_set_loads_and_every_run_is_a_valid_agent() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/humaneval");
+    let dataset = Arc::new(ReplayDataset::load(dir).expect("datasets/humaneval loads"));
+    assert_eq!(dataset.problems().len(), 164);
+    let server = start(dataset.clone()).await;
+    let manifests = server
+        .manifests("replay")
+        .expect("every run has a valid manifest");
+    assert_eq!(manifests.len(), dataset.runs().len());
+    assert!(manifests.iter().all(|m| m.budget.cost_per_call_usd > 0.0));
+    server.stop().await.unwrap();
+}

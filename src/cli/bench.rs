@@ -12,6 +12,8 @@ use super::BenchCommand;
 use crate::workflow_bench::{WorkflowBenchConfig, run_workflow_bench, write_plot};
 
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
+    // Progress goes to stderr; the report to stdout.
+    crate::telemetry::init(&crate::config::Settings::default().log);
     match command {
         BenchCommand::Routing {
             tools,
@@ -46,6 +48,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             concurrency,
             out,
             plot,
+            traces,
         } => {
             anyhow::ensure!(seeds >= 1, "--seeds must be at least 1");
             anyhow::ensure!(
@@ -59,6 +62,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 time_scale,
                 limit,
                 concurrency,
+                traces,
             })
             .await?;
             if let Some(plot) = &plot {

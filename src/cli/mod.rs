@@ -250,6 +250,9 @@ pub enum BenchCommand {
         /// Write the plots (accuracy against cost, learning curve) as SVG here.
         #[arg(long)]
         plot: Option<PathBuf>,
+        /// Write every run's rollout (spec, trace, score) here, one JSONL file per arm.
+        #[arg(long)]
+        traces: Option<PathBuf>,
     },
     /// Capability-index build, snapshot and filtered search on synthetic vectors.
     Index {

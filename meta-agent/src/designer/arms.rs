@@ -12,7 +12,7 @@ use switchyard_schemas::design::Pattern;
 
 use super::RoleCandidates;
 use super::cost;
-use super::patterns::{self, Binding, ENSEMBLE_N, Step};
+use super::patterns::{self, Binding, Calls, ENSEMBLE_N, Step};
 
 /// One arm, instantiated.
 #[derive(Debug, Clone)]
@@ -25,6 +25,33 @@ pub struct Arm<'a> {
     /// Per step.
     pub costs: Vec<f64>,
     pub expected_cost: f64,
+    /// What the router has learned of the agents whose answers the arm
+    /// starts from: the policy's prior for an arm with little record.
+    pub agent_prior: AgentPrior,
+}
+
+/// The router's quality estimate of an arm's first answering agent(s): mean
+/// success and observations behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct AgentPrior {
+    pub mean: f64,
+    pub n: f64,
+}
+
+impl AgentPrior {
+    /// The first step that calls agents decides: one agent's estimate, or
+    /// the mean over an ensemble with the least evidence among them.
+    fn of(steps: &[Step<'_>]) -> AgentPrior {
+        let first = steps.iter().find_map(|s| match s.calls {
+            Calls::One(a) | Calls::Rounds { agent: a, .. } => Some(std::slice::from_ref(a)),
+            Calls::Each(all) if !all.is_empty() => Some(all),
+            _ => None,
+        });
+        first.map_or_else(AgentPrior::default, |agents| AgentPrior {
+            mean: agents.iter().map(|a| a.quality.mean).sum::<f64>() / agents.len() as f64,
+            n: agents.iter().map(|a| a.quality.n).fold(f64::INFINITY, f64::min),
+        })
+    }
 }
 
 /// Every arm for the candidates, patterns in library order, main agents in
@@ -77,6 +104,7 @@ pub fn enumerate(candidates: &RoleCandidates, tests: bool, top_k: usize) -> Vec<
                     pattern,
                     key,
                     expected_cost: costs.iter().sum(),
+                    agent_prior: AgentPrior::of(&steps),
                     steps,
                     costs,
                 });

@@ -90,6 +90,9 @@ pub struct DesignerConfig {
     pub min_similarity: f64,
     /// `G`: the most observations an arm's global record adds.
     pub global_strength: f64,
+    /// `A`: the most observations the router's estimate of an arm's agents
+    /// adds to the arm's prior.
+    pub agent_prior_strength: f64,
     /// Most cases kept; the oldest are evicted.
     pub capacity: usize,
 }
@@ -104,6 +107,7 @@ impl Default for DesignerConfig {
             bandwidth: 0.35,
             min_similarity: 0.3,
             global_strength: 4.0,
+            agent_prior_strength: 4.0,
             capacity: 10_000,
         }
     }
@@ -354,7 +358,8 @@ impl Designer {
         let posteriors = {
             let memory = self.store.read();
             let ids: Vec<Option<u32>> = arms.iter().map(|a| memory.arm_id(&a.key)).collect();
-            policy::posteriors(&memory, &query, &ids, &self.config)
+            let priors: Vec<_> = arms.iter().map(|a| a.agent_prior).collect();
+            policy::posteriors(&memory, &query, &ids, &priors, &self.config)
         };
         let budget = request.budget_usd;
         let mut best: Option<(usize, f64)> = None;

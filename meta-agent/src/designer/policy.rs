@@ -17,8 +17,16 @@
 //! score `m` over all its `n` cases at strength `g = G·n/(n + G)`: never
 //! more than `G` observations, so an arm's record carries over to queries
 //! with no near neighbours without drowning the neighbours of queries that
-//! have them. An arm never recorded keeps the uniform prior, so it gets
-//! tried.
+//! have them.
+//!
+//! Before its own record, an arm starts from what the router learned about
+//! the agent(s) whose answer it builds on (`m₀`, the agents' quality mean,
+//! at strength `s₀ = min(n₀, A)` for the `n₀` outcomes behind it):
+//! `α += s₀·m₀`, `β += s₀·(1 − m₀)`. Arms share agents, so one outcome
+//! informs every arm built on that agent; without this, dozens of arms each
+//! at the uniform prior out-sample a well-known good arm on nearly every
+//! design, and the policy explores forever. An arm whose agents are unknown
+//! to the router keeps the uniform prior, so it gets tried.
 //!
 //! The defaults (`k` = 128, `h` = 0.35, floor 0.3, `G` = 4) were tuned on the
 //! two-cluster simulation of `tests/designer.rs`: a large `k` lets the
@@ -33,6 +41,7 @@ use rand::Rng;
 use rand_distr::{Beta, Distribution};
 
 use super::DesignerConfig;
+use super::arms::AgentPrior;
 use super::similarity::Quantized;
 use super::store::Memory;
 
@@ -65,6 +74,7 @@ pub fn posteriors(
     memory: &Memory,
     query: &[f32],
     arm_ids: &[Option<u32>],
+    agent_priors: &[AgentPrior],
     config: &DesignerConfig,
 ) -> Vec<Posterior> {
     let mut slot_of = vec![None; memory.arm_count()];
@@ -95,7 +105,13 @@ pub fn posteriors(
     let strength = config.global_strength.max(0.0);
     near.iter_mut()
         .zip(global)
-        .map(|(near, (n, sum))| {
+        .zip(
+            agent_priors
+                .iter()
+                .copied()
+                .chain(std::iter::repeat(AgentPrior::default())),
+        )
+        .map(|((near, (n, sum)), agent)| {
             if near.len() > k {
                 near.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0));
                 near.truncate(k);
@@ -112,10 +128,17 @@ pub fn posteriors(
                 successes += g * m;
                 failures += g * (1.0 - m);
             }
+            let evidence = successes + failures;
+            let s0 = agent.n.min(config.agent_prior_strength).max(0.0);
+            if s0 > 0.0 && agent.mean.is_finite() {
+                let m0 = agent.mean.clamp(0.0, 1.0);
+                successes += s0 * m0;
+                failures += s0 * (1.0 - m0);
+            }
             Posterior {
                 alpha: 1.0 + successes,
                 beta: 1.0 + failures,
-                evidence: successes + failures,
+                evidence,
             }
         })
         .collect()
@@ -143,7 +166,7 @@ mod tests {
     fn an_unrecorded_arm_keeps_the_uniform_prior() {
         let dir = tempfile::tempdir().unwrap();
         let store = CaseStore::open(dir.path(), 10).unwrap();
-        let p = posteriors(&store.read(), &[1.0, 0.0], &[None], &config());
+        let p = posteriors(&store.read(), &[1.0, 0.0], &[None], &[], &config());
         assert_eq!(
             p,
             [Posterior {
@@ -152,6 +175,27 @@ mod tests {
                 evidence: 0.0
             }]
         );
+    }
+
+    #[test]
+    fn an_unrecorded_arm_starts_from_its_agents_record_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CaseStore::open(dir.path(), 10).unwrap();
+        let known = AgentPrior { mean: 0.9, n: 50.0 };
+        let fresh = AgentPrior { mean: 0.5, n: 0.0 };
+        let p = posteriors(
+            &store.read(),
+            &[1.0, 0.0],
+            &[None, None],
+            &[known, fresh],
+            &config(),
+        );
+        // At most A = 4 observations, at the agent's mean; no evidence of
+        // the arm's own.
+        assert!((p[0].alpha - (1.0 + 4.0 * 0.9)).abs() < 1e-9, "{:?}", p[0]);
+        assert!((p[0].beta - (1.0 + 4.0 * 0.1)).abs() < 1e-9, "{:?}", p[0]);
+        assert_eq!(p[0].evidence, 0.0);
+        assert_eq!((p[1].alpha, p[1].beta), (1.0, 1.0));
     }
 
     #[test]
@@ -166,7 +210,7 @@ mod tests {
         store.record(&case_at("a", &[1.0, 0.0], 1.0)).unwrap();
         let memory = store.read();
         let id = memory.arm_id("a");
-        let [p] = posteriors(&memory, &[1.0, 0.0], &[id], &config())[..] else {
+        let [p] = posteriors(&memory, &[1.0, 0.0], &[id], &[], &config())[..] else {
             panic!("one arm")
         };
         // Local: the 2 nearest (both successes, w = 1). Global: m = 3/4 at
@@ -175,7 +219,7 @@ mod tests {
         assert!((p.beta - (1.0 + 0.5)).abs() < 1e-9, "{p:?}");
         assert!((p.evidence - 4.0).abs() < 1e-9);
         // From the orthogonal side the successes are far (w = e⁻⁴).
-        let q = posteriors(&memory, &[0.0, 1.0], &[id], &config())[0];
+        let q = posteriors(&memory, &[0.0, 1.0], &[id], &[], &config())[0];
         assert!(q.mean() < p.mean());
     }
 
