@@ -8,7 +8,14 @@
 //! ```text
 //! >>> f(1, 2)            f(1, 2) == 3        f(1, 2) ➞ 3
 //! 3                      f(1, 2) ==> 3       f(1, 2) => 3
+//!                        f(1) # returns 3    For x = 1 the output should be 3
+//! Input: [1, 2]
+//! Output: 3
 //! ```
+//!
+//! The last two name no function, so they are read as one-argument calls
+//! of the entry point, and only when the input is one value (no `name =`
+//! of a second argument).
 //!
 //! The result is Python source defining `check(candidate)`, for the
 //! [sandbox](super::sandbox) like any HumanEval test. Each example is
@@ -19,7 +26,7 @@
 
 /// Separators of the one-line forms, longest first so `==>` is not read as
 /// `==` followed by `>`.
-const ARROWS: &[&str] = &["==>", "==", "➞", "=>", "->"];
+const ARROWS: &[&str] = &["# returns", "==>", "==", "➞", "=>", "->"];
 
 /// The prompt's examples of `entry_point` as a Python `check(candidate)`,
 /// or `None` when it shows none (or `entry_point` is not an identifier).
@@ -59,13 +66,17 @@ const CHECK_HEAD: &str = "def check(candidate):
 ";
 
 const CHECK_TAIL: &str = "    ]
+    import ast, builtins
     scope = dict(globals())
     scope['ENTRY_POINT'] = candidate
     for source, expected in examples:
         try:
             want = eval(expected, scope)
+            names = {n.id for n in ast.walk(ast.parse(source, mode='eval')) if isinstance(n, ast.Name)}
         except Exception:
             continue  # the docstring shows output that is not a Python value
+        if any(n not in scope and not hasattr(builtins, n) for n in names):
+            continue  # an example written loosely, e.g. `f(abc)` for `f('abc')`
         got = eval(source, scope)
         assert same(got, want), f'{source} returned {got!r}, expected {expected}'
 ";
@@ -101,10 +112,53 @@ fn examples(prompt: &str, entry_point: &str) -> Vec<(String, String)> {
         }
         if let Some(example) = arrow_example(line, &call) {
             found.push(example);
+        } else if let Some((input, expected)) = for_example(line) {
+            found.push((format!("{entry_point}({input})"), expected));
+        } else if let Some(input) = labelled(line, "input:") {
+            let output = lines.get(i + 1).and_then(|next| labelled(next.trim(), "output:"));
+            if let Some(expected) = output.filter(|_| single_value(input)) {
+                found.push((format!("{entry_point}({input})"), expected.to_string()));
+                i += 1;
+            }
         }
         i += 1;
     }
     found
+}
+
+/// `For x = 1 the output should be 3` (one argument, named).
+fn for_example(line: &str) -> Option<(String, String)> {
+    let lower = line.to_ascii_lowercase();
+    let rest = lower.strip_prefix("for ")?;
+    let at = rest.find(" the output should be ")?;
+    let (assign, _) = rest.split_at(at);
+    // Cut the original text (the value's case matters) at the same offsets.
+    let value_start = 4 + assign.find('=')? + 1;
+    let value = line.get(value_start..4 + at)?.trim().trim_end_matches(',').trim();
+    let expected_start = 4 + at + " the output should be ".len();
+    let expected = line.get(expected_start..)?.trim().trim_end_matches('.').trim();
+    (!value.is_empty() && !expected.is_empty() && single_value(value) && !value.contains(" and "))
+        .then(|| (value.to_string(), expected.to_string()))
+}
+
+/// The text after `label` (case-insensitive) at the start of a line.
+fn labelled<'l>(line: &'l str, label: &str) -> Option<&'l str> {
+    let head = line.get(..label.len())?;
+    head.eq_ignore_ascii_case(label)
+        .then(|| line[label.len()..].trim())
+        .filter(|rest| !rest.is_empty())
+}
+
+/// Whether `text` is one value rather than several named arguments
+/// (`arr = [1], k = 2`).
+fn single_value(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    !bytes.iter().enumerate().any(|(i, &b)| {
+        b == b'='
+            && bytes.get(i + 1) != Some(&b'=')
+            && i > 0
+            && !matches!(bytes[i - 1], b'=' | b'!' | b'<' | b'>')
+    })
 }
 
 /// `f(args) <arrow> expected` anywhere in a line.
@@ -242,6 +296,22 @@ mod tests {
         );
         assert!(public_tests("def g():\n    \"\"\"No examples.\"\"\"\n", "g").is_none());
         assert!(public_tests(prompt, "not an identifier").is_none());
+    }
+
+    #[test]
+    fn reads_the_returns_for_and_input_output_forms() {
+        let prompt = "def d(n):\n    \"\"\"\n    Examples:\n    d(15)   # returns \"db1111db\"\n    \
+                      For num = \"AB\" the output should be 1.\n    For arr = [1], k = 2 the output should be 3\n    \
+                      Example 1:\n        Input: [4,2,3]\n        Output: [2, 1]\n    \
+                      Example 2:\n        Input: arr = [1], k = 2\n        Output: 5\n    \"\"\"\n";
+        assert_eq!(
+            examples(prompt, "d"),
+            [
+                ("d(15)".to_string(), "\"db1111db\"".to_string()),
+                ("d(\"AB\")".to_string(), "1".to_string()),
+                ("d([4,2,3])".to_string(), "[2, 1]".to_string()),
+            ]
+        );
     }
 
     #[tokio::test]
