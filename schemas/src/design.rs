@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::route::{Constraints, MAX_QUERY_CHARS};
-use crate::validate::{FieldError, text};
+use crate::validate::{FieldError, Problems, text};
 use crate::workflow::WorkflowSpec;
 
 /// Longest `task.language`, in characters.
@@ -115,14 +115,9 @@ pub enum TaskKind {
 
 /// Checks the rules serde cannot: every problem, with its field path.
 pub fn validate_design_request(req: &DesignRequest) -> Result<(), Vec<FieldError>> {
-    let mut problems = Vec::new();
-    let mut check = |field: &str, problem: Option<String>| {
-        if let Some(message) = problem {
-            problems.push(FieldError::new(field, message));
-        }
-    };
-    check(
-        "query",
+    let mut p = Problems::default();
+    p.check(
+        || "query".into(),
         text::prose(&req.query, 1, MAX_QUERY_CHARS).or_else(|| {
             req.query
                 .trim()
@@ -130,8 +125,8 @@ pub fn validate_design_request(req: &DesignRequest) -> Result<(), Vec<FieldError
                 .then(|| "must not be blank".to_string())
         }),
     );
-    check(
-        "budget_usd",
+    p.check(
+        || "budget_usd".into(),
         if !req.budget_usd.is_finite() {
             Some("must be a finite number".to_string())
         } else if req.budget_usd < 0.0 {
@@ -143,8 +138,8 @@ pub fn validate_design_request(req: &DesignRequest) -> Result<(), Vec<FieldError
     if let Some(task) = &req.task
         && let Some(language) = &task.language
     {
-        check(
-            "task.language",
+        p.check(
+            || "task.language".into(),
             if task.kind != TaskKind::Code {
                 Some("applies only to `code` tasks".to_string())
             } else {
@@ -158,11 +153,7 @@ pub fn validate_design_request(req: &DesignRequest) -> Result<(), Vec<FieldError
             },
         );
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems)
-    }
+    if p.0.is_empty() { Ok(()) } else { Err(p.0) }
 }
 
 /// Answer to `POST /v1/workflows/design`.

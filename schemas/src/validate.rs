@@ -48,6 +48,24 @@ impl std::fmt::Display for FieldError {
     }
 }
 
+/// Collects problems with their paths, so a body is checked whole and every
+/// broken rule reported at once (manifests, workflow specs).
+#[derive(Debug, Default)]
+pub(crate) struct Problems(pub(crate) Vec<FieldError>);
+
+impl Problems {
+    pub(crate) fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError::new(field, message));
+    }
+
+    /// Records `problem` at `field` when there is one.
+    pub(crate) fn check(&mut self, field: impl FnOnce() -> String, problem: Option<String>) {
+        if let Some(message) = problem {
+            self.push(field(), message);
+        }
+    }
+}
+
 /// A manifest that cannot be accepted, with every problem found.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", .problems.first().map(ToString::to_string).unwrap_or_default())]

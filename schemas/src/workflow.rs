@@ -18,7 +18,7 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::validate::{FieldError, text, validate_agent_name};
+use crate::validate::{FieldError, Problems, text, validate_agent_name};
 
 /// Most nodes in one spec. Specs are designed per query; anything larger is a
 /// designer bug, and validation cost stays trivial.
@@ -271,22 +271,6 @@ pub fn validate_workflow(spec: &WorkflowSpec) -> Result<(), Vec<FieldError>> {
     }
     budgets(&mut p, spec);
     if p.0.is_empty() { Ok(()) } else { Err(p.0) }
-}
-
-/// Collects problems with their paths.
-#[derive(Default)]
-struct Problems(Vec<FieldError>);
-
-impl Problems {
-    fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.0.push(FieldError::new(field, message));
-    }
-
-    fn check(&mut self, field: impl FnOnce() -> String, problem: Option<String>) {
-        if let Some(message) = problem {
-            self.push(field(), message);
-        }
-    }
 }
 
 fn node_id(id: &str) -> Option<String> {

@@ -7,28 +7,11 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::text::{self, IDENTIFIER_ALPHABET, METADATA_KEY_ALPHABET, TAG_ALPHABET};
-use super::{FieldError, validate_agent_name, validate_identifier};
+use super::{FieldError, Problems, validate_agent_name, validate_identifier};
 use crate::limits::*;
 use crate::manifest::{
     AgentManifest, Budget, CapabilityVector, Endpoint, Policy, Provider, Skill, Visibility,
 };
-
-/// Collects problems with their paths.
-#[derive(Default)]
-struct Problems(Vec<FieldError>);
-
-impl Problems {
-    fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.0.push(FieldError::new(field, message));
-    }
-
-    /// Records `problem` at `field` when there is one.
-    fn check(&mut self, field: impl FnOnce() -> String, problem: Option<String>) {
-        if let Some(message) = problem {
-            self.push(field(), message);
-        }
-    }
-}
 
 /// Runs every rule; an empty result means the manifest is valid.
 pub(super) fn check(m: &AgentManifest) -> Vec<FieldError> {
