@@ -26,10 +26,17 @@ use switchyard_schemas::rollout::{Rollout, RunRecord};
 use crate::MetaAgentError;
 
 /// One line of the log: the rollout and whose it is.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Deserialize)]
 struct Line {
     tenant: String,
     rollout: Rollout,
+}
+
+/// [`Line`] as written, borrowing the rollout rather than copying it.
+#[derive(Serialize)]
+struct LineRef<'a> {
+    tenant: &'a str,
+    rollout: &'a Rollout,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -170,11 +177,8 @@ impl RunStore {
 
     /// Appends a finished run and returns once it is on disk.
     pub fn finish(&self, tenant: &str, rollout: &Rollout) -> Result<(), MetaAgentError> {
-        let line = Line {
-            tenant: tenant.to_string(),
-            rollout: rollout.clone(),
-        };
-        let mut bytes = serde_json::to_vec(&line).map_err(|e| self.io(std::io::Error::other(e)))?;
+        let mut bytes = serde_json::to_vec(&LineRef { tenant, rollout })
+            .map_err(|e| self.io(std::io::Error::other(e)))?;
         bytes.push(b'\n');
         let mut inner = self.lock();
         let offset = inner.len;
