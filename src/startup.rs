@@ -17,7 +17,7 @@ use switchyard_meta_agent::service::MetaAgent;
 use switchyard_registry::embedder::{EmbedError, EmbeddingService, OnnxEmbedder, ServiceConfig};
 use switchyard_registry::index::IndexConfig;
 use switchyard_registry::{AuthMode, Catalog, Registry, RegistryError};
-use switchyard_router::{FeedbackStats, QualityConfig, Router, RouterConfig, RouterError, StatsConfig};
+use switchyard_router::{Router, RouterError};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -125,20 +125,14 @@ impl Application {
                 .map_err(StartupError::Catalog)?,
             )
         };
-        let stats = {
-            let dir = settings.storage.data_dir.clone();
+        let router = {
+            let (catalog, dir) = (catalog.clone(), settings.storage.data_dir.clone());
             Arc::new(
-                tokio::task::spawn_blocking(move || FeedbackStats::open(&dir, StatsConfig::default()))
+                tokio::task::spawn_blocking(move || Router::open(catalog, &dir))
                     .await
                     .map_err(|e| StartupError::Serve(std::io::Error::other(e)))??,
             )
         };
-        let router = Arc::new(Router::new(
-            catalog.clone(),
-            stats,
-            RouterConfig::default(),
-            QualityConfig::default(),
-        ));
         let meta = Arc::new(build_meta_agent(router.clone(), &settings.storage.data_dir).await?);
         let state = AppState {
             registry,

@@ -42,7 +42,7 @@ use switchyard_meta_agent::service::MetaAgent;
 use switchyard_registry::embedder::{EmbeddingService, OnnxEmbedder, ServiceConfig};
 use switchyard_registry::index::IndexConfig;
 use switchyard_registry::{AuthMode, Catalog, Principal, Registry};
-use switchyard_router::{FeedbackStats, QualityConfig, Router, RouterConfig, StatsConfig};
+use switchyard_router::Router;
 use switchyard_schemas::design::{TaskKind, TaskProfile};
 use switchyard_schemas::rollout::Rollout;
 use switchyard_schemas::route::{RouteCandidate, RouteRequest};
@@ -213,13 +213,7 @@ impl Bench {
     fn router(&self, name: &str) -> anyhow::Result<Arc<Router>> {
         let dir = self.dir.path().join(name);
         std::fs::create_dir_all(&dir)?;
-        let stats = Arc::new(FeedbackStats::open(&dir, StatsConfig::default())?);
-        Ok(Arc::new(Router::new(
-            self.catalog.clone(),
-            stats,
-            RouterConfig::default(),
-            QualityConfig::default(),
-        )))
+        Ok(Arc::new(Router::open(self.catalog.clone(), &dir)?))
     }
 
     fn executor(&self, router: Arc<Router>) -> Executor {

@@ -13,10 +13,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use switchyard_meta_agent::designer::{Case, Design, DesignInput, Designer, DesignerConfig, RoleCandidates};
 use switchyard_meta_agent::replay::{ReplayDataset, manifest_for_run};
+use switchyard_router::Router;
 use switchyard_router::registry::embedder::{EmbeddingService, OnnxEmbedder, ServiceConfig};
 use switchyard_router::registry::index::IndexConfig;
 use switchyard_router::registry::{AuthMode, Catalog, Principal, Registry};
-use switchyard_router::{FeedbackStats, QualityConfig, Router, RouterConfig, StatsConfig};
 use switchyard_schemas::api::Scope;
 use switchyard_schemas::design::{DesignRequest, Pattern, TaskKind, TaskProfile};
 use switchyard_schemas::manifest::{Endpoint, Protocol};
@@ -282,8 +282,7 @@ fn replay_router(dir: &Path, dataset: &ReplayDataset) -> Router {
         let vectors = block_on(catalog.vectors_for(&m)).unwrap();
         catalog.commit_publish(&principal(), m, &vectors).unwrap();
     }
-    let stats = Arc::new(FeedbackStats::open(dir, StatsConfig::default()).unwrap());
-    Router::new(catalog, stats, RouterConfig::default(), QualityConfig::default())
+    Router::open(catalog, dir).unwrap()
 }
 
 #[test]

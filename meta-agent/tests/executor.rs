@@ -17,9 +17,7 @@ use switchyard_meta_agent::executor::{
 use switchyard_meta_agent::router::registry::embedder::{EmbeddingService, OnnxEmbedder, ServiceConfig};
 use switchyard_meta_agent::router::registry::index::IndexConfig;
 use switchyard_meta_agent::router::registry::{AuthMode, Catalog, Principal, Registry};
-use switchyard_meta_agent::router::{
-    FeedbackStats, QualityConfig, Router, RouterConfig, StatsConfig, StatsKey,
-};
+use switchyard_meta_agent::router::{Router, StatsKey};
 use switchyard_meta_agent::scorers::sandbox::{Sandbox, SandboxConfig};
 use switchyard_schemas::manifest::{
     AgentManifest, Budget, DataClass, Endpoint, LatencyBudget, Policy, Protocol, Provider, Skill, Visibility,
@@ -102,13 +100,7 @@ async fn world(agents: &[Agent], config: ExecutorConfig) -> World {
     for a in agents {
         catalog.publish(&principal, manifest(a, &server)).await.unwrap();
     }
-    let stats = Arc::new(FeedbackStats::open(dir.path(), StatsConfig::default()).unwrap());
-    let router = Arc::new(Router::new(
-        catalog,
-        stats,
-        RouterConfig::default(),
-        QualityConfig::default(),
-    ));
+    let router = Arc::new(Router::open(catalog, dir.path()).unwrap());
     let sandbox = Sandbox::new(SandboxConfig {
         timeout: Duration::from_secs(5),
         ..SandboxConfig::default()

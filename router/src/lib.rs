@@ -19,6 +19,7 @@ pub mod quality;
 pub mod route;
 pub mod stats;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -58,6 +59,19 @@ impl Router {
             catalog,
             config,
         }
+    }
+
+    /// The router with default ranking and quality settings, its feedback
+    /// statistics opened (or created) under `data_dir`. Blocking: it reads
+    /// the statistics file.
+    pub fn open(catalog: Arc<Catalog>, data_dir: &Path) -> Result<Self> {
+        let stats = Arc::new(FeedbackStats::open(data_dir, StatsConfig::default())?);
+        Ok(Router::new(
+            catalog,
+            stats,
+            RouterConfig::default(),
+            QualityConfig::default(),
+        ))
     }
 
     pub fn catalog(&self) -> &Arc<Catalog> {

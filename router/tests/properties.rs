@@ -13,7 +13,7 @@ use switchyard_registry::embedder::{
 };
 use switchyard_registry::index::IndexConfig;
 use switchyard_registry::{AuthMode, Catalog, Principal, Registry};
-use switchyard_router::{FeedbackStats, QualityConfig, Router, RouterConfig, StatsConfig};
+use switchyard_router::Router;
 use switchyard_schemas::api::{Scope, VersionStatus};
 use switchyard_schemas::manifest::{
     AgentManifest, Budget, CapabilityVector, DataClass, Endpoint, LatencyBudget, Policy, Protocol, Provider,
@@ -145,13 +145,7 @@ fn fleet() -> &'static Fleet {
             }
             manifests.insert(m.name.clone(), (owner.to_owned(), m, status));
         }
-        let stats = Arc::new(FeedbackStats::open(dir.path(), StatsConfig::default()).unwrap());
-        let router = Arc::new(Router::new(
-            catalog,
-            stats,
-            RouterConfig::default(),
-            QualityConfig::default(),
-        ));
+        let router = Arc::new(Router::open(catalog, dir.path()).unwrap());
         Fleet {
             router,
             manifests,
