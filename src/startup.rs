@@ -202,6 +202,20 @@ impl Application {
         // the store's file, which a restart in this process must reopen.
         persister.abort();
         let _ = persister.await;
+        // Connection tasks and jobs hold the state too, and a connection
+        // task may drop its copy just after the server counts it closed:
+        // wait (at most the grace period) until this is the last reference,
+        // so the store's files are closed when this returns.
+        let released = async {
+            while Arc::strong_count(&self.catalog) > 1 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        if tokio::time::timeout(grace, released).await.is_err() {
+            tracing::warn!(
+                "the state is still in use after shutdown; its files stay open until it is released"
+            );
+        }
         persist(self.catalog).await;
         result
     }
