@@ -74,13 +74,20 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             sizes,
             queries,
             seed,
+            snapshot_dir,
+            hnsw_min_selectivity,
+            exact_max_rows,
             out,
         } => {
+            let defaults = IndexBenchConfig::default();
             let cfg = IndexBenchConfig {
                 sizes,
                 queries,
                 seed,
-                ..IndexBenchConfig::default()
+                snapshot_dir,
+                hnsw_min_selectivity: hnsw_min_selectivity.unwrap_or(defaults.hnsw_min_selectivity),
+                exact_max_rows: exact_max_rows.unwrap_or(defaults.exact_max_rows),
+                ..defaults
             };
             let report = tokio::task::spawn_blocking(move || run_index_bench(&cfg)).await?;
             emit(&report, out.as_deref())

@@ -263,6 +263,16 @@ pub enum BenchCommand {
         queries: usize,
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Keep each size's snapshot here and load it on the next run
+        /// instead of rebuilding the graph (minutes at 100k rows).
+        #[arg(long)]
+        snapshot_dir: Option<PathBuf>,
+        /// Planner override: smallest allowed share for a graph walk.
+        #[arg(long)]
+        hnsw_min_selectivity: Option<f32>,
+        /// Planner override: allowed-row count at or below which to scan in f32.
+        #[arg(long)]
+        exact_max_rows: Option<usize>,
         /// Write the report as JSON here.
         #[arg(long)]
         out: Option<PathBuf>,

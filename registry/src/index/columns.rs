@@ -387,15 +387,12 @@ impl CompiledFilter<'_> {
             && c.latency[row] <= self.max_latency
     }
 
-    /// The per-row part: status bit, then the caller's (costly) predicate.
-    #[inline]
-    pub fn allows_row(&self, key: &RowKey, status: u8) -> bool {
-        status & self.statuses != 0
-            && status & self.required_flags == self.required_flags
-            && self.predicate.is_none_or(|p| p(key))
-    }
-
     /// Marks in `out` the live rows of `c` that pass; returns their count.
+    ///
+    /// This runs on every query over every row of a segment, so it works a
+    /// run or a 64-row word at a time: whole runs are set from one column
+    /// check, then each non-empty word is masked by row liveness and status.
+    /// Only the caller's predicate, when there is one, looks at single rows.
     pub fn select(
         &self,
         c: &Columns,
@@ -404,19 +401,59 @@ impl CompiledFilter<'_> {
         status: &[u8],
         out: &mut Bitset,
     ) -> usize {
-        let mut count = 0;
         for run in c.runs() {
-            if !self.allows_columns(c, run.start) {
-                continue;
-            }
-            for row in run {
-                if !dead.get(row) && self.allows_row(&keys[row], status[row]) {
-                    out.set(row);
-                    count += 1;
-                }
+            if self.allows_columns(c, run.start) {
+                out.set_range(run);
             }
         }
+        let mut count = 0;
+        for (w, word) in out.words.iter_mut().enumerate() {
+            if *word == 0 {
+                continue;
+            }
+            let base = w * 64;
+            let rows = &status[base..(base + 64).min(status.len())];
+            *word &= !dead.words.get(w).copied().unwrap_or(0) & self.status_mask(rows);
+            if let Some(p) = self.predicate {
+                let mut bits = *word;
+                while bits != 0 {
+                    let b = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    if !p(&keys[base + b]) {
+                        *word &= !(1 << b);
+                    }
+                }
+            }
+            count += word.count_ones() as usize;
+        }
         count
+    }
+
+    /// Bit `i` set when `rows[i]` (at most 64 status bytes) passes the
+    /// status part of the filter, computed eight rows at a time in a u64.
+    #[inline]
+    fn status_mask(&self, rows: &[u8]) -> u64 {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        // Status bytes use only their low four bits, so adding 0x7f to a
+        // byte sets its high bit exactly when the byte is non-zero, with no
+        // carry into the next byte.
+        let nonzero = |v: u64| v.wrapping_add(0x7f * ONES) & HIGH;
+        let (st, req) = (
+            u64::from(self.statuses) * ONES,
+            u64::from(self.required_flags) * ONES,
+        );
+        let mut mask = 0u64;
+        for (i, chunk) in rows.chunks(8).enumerate() {
+            let mut bytes = [0u8; 8];
+            bytes[..chunk.len()].copy_from_slice(chunk);
+            let x = u64::from_le_bytes(bytes);
+            let pass = nonzero(x & st) & !nonzero((x & req) ^ req) & HIGH;
+            // Gather the eight high bits into one byte, row order kept.
+            let byte = ((pass >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) & 0xff;
+            mask |= byte << (8 * i);
+        }
+        mask
     }
 }
 
@@ -447,6 +484,26 @@ impl Bitset {
         self.words[i / 64] |= 1 << (i % 64);
     }
 
+    /// Sets bits `range.start..range.end`.
+    pub fn set_range(&mut self, range: std::ops::Range<usize>) {
+        let (start, end) = (range.start, range.end);
+        if start >= end {
+            return;
+        }
+        let (first, last) = (start / 64, (end - 1) / 64);
+        let head = !0u64 << (start % 64);
+        let tail = !0u64 >> (63 - (end - 1) % 64);
+        if first == last {
+            self.words[first] |= head & tail;
+            return;
+        }
+        self.words[first] |= head;
+        for w in &mut self.words[first + 1..last] {
+            *w = !0;
+        }
+        self.words[last] |= tail;
+    }
+
     /// Ids of the set bits, ascending.
     pub fn ones(&self) -> impl Iterator<Item = usize> + '_ {
         self.words.iter().enumerate().flat_map(|(wi, &w)| {
@@ -468,6 +525,7 @@ mod tests {
     use switchyard_schemas::api::VersionStatus;
 
     use super::*;
+    use crate::index::model::status_bit;
 
     fn meta(owner: &str, vis: Visibility, regions: &[&str]) -> RowMeta {
         RowMeta {
@@ -480,6 +538,18 @@ mod tests {
             cost_usd: 0.5,
             latency_p95_ms: 10,
             current: false,
+        }
+    }
+
+    #[test]
+    fn set_range_sets_exactly_the_range() {
+        for start in 0..140 {
+            for end in start..200 {
+                let mut b = Bitset::new(200);
+                b.set_range(start..end);
+                let got: Vec<usize> = b.ones().collect();
+                assert_eq!(got, (start..end).collect::<Vec<_>>(), "range {start}..{end}");
+            }
         }
     }
 
@@ -584,5 +654,17 @@ mod tests {
             }),
             0
         );
+        // Row state: a yanked row and a dead row drop out of their runs.
+        let mut status = status;
+        status[1] = status_bit(VersionStatus::Yanked);
+        let mut dead = dead;
+        dead.set(2);
+        let mut out = Bitset::new(6);
+        let all = Filter {
+            see_all: true,
+            ..Filter::default()
+        };
+        assert_eq!(c.compile(&all).select(&c, &keys, &dead, &status, &mut out), 4);
+        assert_eq!(out.ones().collect::<Vec<_>>(), [0, 3, 4, 5]);
     }
 }

@@ -15,10 +15,12 @@
 //!   when they pass [`IndexConfig::max_dead_ratio`];
 //! - readers load an immutable [`arc_swap`] snapshot and never wait for a
 //!   writer; every change publishes a new snapshot;
-//! - filters run inside each segment's search: the planner counts exactly
+//! - filters run inside each segment's search: the planner marks exactly
 //!   the rows a filter allows, then scans them (f32, or int8 codes with an
-//!   f32 rescore when many are allowed) or runs HNSW with over-fetch and
-//!   post-filter, falling back to a scan when too few survive;
+//!   f32 rescore when many are allowed) or, when a large enough share is
+//!   allowed, walks the graph admitting only allowed rows to the results
+//!   (our own traversal of instant-distance's graph, see `graph`), falling
+//!   back to a scan when the walk finds too few;
 //! - snapshots persist under a caller's directory ([`CapabilityIndex::persist`],
 //!   [`CapabilityIndex::load`]) so a restart does not rebuild graphs.
 //!
@@ -61,11 +63,20 @@ use segment::{
 };
 
 /// Allowed-row count at or below which a segment is scanned exactly in f32
-/// rather than by HNSW or the int8 scan. Measured with `run_index_bench`
-/// (384-d, one core): an f32 scan costs ~100–130 ns per row and one HNSW
-/// search 0.5–1.3 ms, a crossover of 5k–11k rows; the limit sits lower
-/// because the int8 scan beats both in between (docs/benchmarks.md).
+/// rather than by the graph or the int8 scan. Measured with
+/// `run_index_bench` (384-d, one core): scans cost ~65 ns per allowed row
+/// at 100k rows (the allowed rows are scattered, so memory latency rather
+/// than the dot product sets the pace) and the int8 scan is no slower, so
+/// the f32 scan is kept for small sets where it needs no re-scoring.
 pub const DEFAULT_EXACT_MAX_ROWS: usize = 2_000;
+
+/// Share of a graph segment's rows a filter must allow for the planner to
+/// walk the graph rather than scan the allowed rows' int8 codes. The walk
+/// crosses disallowed nodes, so its cost grows as the share falls (100k
+/// rows: ~0.45 ms at 100%, ~0.7 ms at 20%, ~1.2 ms at 10%), while the
+/// scan's falls with it (~1.4 ms at 20%, ~0.86 ms at 10%): the crossover
+/// is between 10% and 20% (docs/benchmarks.md).
+pub const DEFAULT_HNSW_MIN_SELECTIVITY: f32 = 0.15;
 
 /// Tuning of segment sizes, merges and graphs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -81,6 +92,8 @@ pub struct IndexConfig {
     pub max_dead_ratio: f32,
     /// See [`DEFAULT_EXACT_MAX_ROWS`].
     pub exact_max_rows: usize,
+    /// See [`DEFAULT_HNSW_MIN_SELECTIVITY`].
+    pub hnsw_min_selectivity: f32,
     pub hnsw: HnswParams,
     /// Build graphs on the background pool (false: inline, for tests).
     pub background_builds: bool,
@@ -94,6 +107,7 @@ impl Default for IndexConfig {
             max_small_segments: 4,
             max_dead_ratio: 0.2,
             exact_max_rows: DEFAULT_EXACT_MAX_ROWS,
+            hnsw_min_selectivity: DEFAULT_HNSW_MIN_SELECTIVITY,
             hnsw: HnswParams::default(),
             background_builds: true,
         }
@@ -208,6 +222,26 @@ struct Inner {
 
 /// A poisoned lock only means another thread panicked mid-update of plain
 /// data that every writer replaces whole; carry on with it.
+/// Builds and installs `data`'s graph; a segment whose build fails stays
+/// graph-less and is searched exactly, which is slower but still correct.
+fn build_graph(data: &SegmentData, params: HnswParams) {
+    let start = Instant::now();
+    match Graph::build(&data.vectors, data.dim, params) {
+        Ok(g) => {
+            tracing::info!(
+                segment = data.id,
+                rows = data.rows(),
+                secs = start.elapsed().as_secs_f64(),
+                "index graph built"
+            );
+            let _ = data.graph.set(g);
+        }
+        Err(e) => {
+            tracing::error!(segment = data.id, error = %e, "index graph build failed; segment stays exact")
+        }
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -237,17 +271,7 @@ impl Inner {
     /// Builds `data`'s graph, in the background unless configured inline.
     fn schedule_graph(&self, data: Arc<SegmentData>) {
         let params = self.config.hnsw;
-        let build = move |data: Arc<SegmentData>| {
-            let start = Instant::now();
-            let g = Graph::build(&data.vectors, data.dim, params);
-            tracing::info!(
-                segment = data.id,
-                rows = data.rows(),
-                secs = start.elapsed().as_secs_f64(),
-                "index graph built"
-            );
-            let _ = data.graph.set(g);
-        };
+        let build = move |data: Arc<SegmentData>| build_graph(&data, params);
         if !self.config.background_builds {
             let pool = self.pool();
             pool.install(|| build(data));
@@ -328,7 +352,7 @@ impl Inner {
         tasks.start();
         self.pool().spawn(move || {
             let (nv, origin) = merge(std::slice::from_ref(&old), id, dim);
-            let _ = nv.data.graph.set(Graph::build(&nv.data.vectors, dim, params));
+            build_graph(&nv.data, params);
             if let Some(inner) = weak.upgrade() {
                 let mut w = lock(&inner.writer);
                 w.rewriting.remove(&old.data.id);
@@ -612,6 +636,7 @@ impl CapabilityIndex {
             best_per_skill: req.best_per_skill,
             filter: &req.filter,
             exact_max_rows: self.inner.config.exact_max_rows,
+            hnsw_min_selectivity: self.inner.config.hnsw_min_selectivity,
         };
         let mut cands: Vec<Candidate> = Vec::new();
         let plans: Vec<SegmentPlan> = snap

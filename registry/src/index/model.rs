@@ -208,14 +208,15 @@ pub enum Strategy {
     Skipped,
     /// Every allowed row was scored.
     Exact,
-    /// HNSW with over-fetch, then the filter on its candidates.
+    /// A walk of the HNSW graph that admits only allowed rows to its results.
     Hnsw,
-    /// HNSW left fewer than k allowed rows, so the allowed rows were scanned
-    /// (by their int8 codes when there are more than the exact-scan limit).
+    /// The graph walk found fewer than k allowed rows (the filter cut the
+    /// graph apart), so the allowed rows were scanned (by their int8 codes
+    /// when there are more than the exact-scan limit).
     HnswThenExact,
-    /// Too many allowed rows for an f32 scan, too few for the graph's fixed
-    /// over-fetch: the allowed rows' int8 codes were scanned and the best
-    /// re-scored in f32.
+    /// Too many allowed rows for an f32 scan, too small a share of the
+    /// segment for a graph walk: the allowed rows' int8 codes were scanned
+    /// and the best re-scored in f32.
     QuantizedScan,
 }
 

@@ -39,7 +39,7 @@ impl SegmentData {
 
     /// Bytes of vectors plus graph, for the memory report.
     pub fn approx_bytes(&self) -> usize {
-        self.vectors.len() * 4 + self.graph.get().map_or(0, |g| g.approx_bytes(self.rows()))
+        self.vectors.len() * 4 + self.graph.get().map_or(0, Graph::approx_bytes)
     }
 }
 
@@ -236,12 +236,10 @@ pub(crate) struct SegmentQuery<'a> {
     pub filter: &'a Filter<'a>,
     /// At or below this many allowed rows, scan exactly (measured crossover).
     pub exact_max_rows: usize,
+    /// Below this share of a segment's rows allowed, a graph walk would
+    /// cross too many disallowed nodes, so the int8 codes are scanned.
+    pub hnsw_min_selectivity: f32,
 }
-
-/// HNSW must be expected to return this many times the rows needed after
-/// filtering, or the planner scans exactly instead: the expected count is an
-/// average, and a shortfall costs an HNSW search plus the scan.
-const HNSW_SURVIVOR_MARGIN: f32 = 1.5;
 
 /// The int8 scan keeps this many times the rows needed, re-scored in f32,
 /// so quantization error (about 1% of a score) cannot push a true top-k
@@ -291,31 +289,29 @@ impl SegmentView {
         let before = out.len();
         if count > 0 && fetch > 0 {
             let mut done = false;
-            if let Some(g) = graph {
-                // The graph holds dead rows too, so they dilute its results.
-                let expected = g.params.ef_search as f32 * count as f32 / n.max(1) as f32;
-                if count > q.exact_max_rows && expected >= HNSW_SURVIVOR_MARGIN * fetch as f32 {
-                    plan.strategy = Strategy::Hnsw;
-                    let mut rows = Vec::with_capacity(g.params.ef_search);
-                    g.search(q.vector, &mut rows);
-                    // Re-score the graph's int8 candidates with the f32 rows.
-                    let mut found: Vec<(u32, f32)> = rows
-                        .into_iter()
-                        .filter(|&row| allowed.get(row as usize))
-                        .map(|row| (row, dot(q.vector, d.vector(row as usize))))
-                        .collect();
-                    found.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-                    if enough(&found, d, q) {
-                        found.truncate(fetch);
-                        out.extend(found.iter().map(|&(row, similarity)| Candidate {
-                            similarity,
-                            segment: seg_index,
-                            row,
-                        }));
-                        done = true;
-                    } else {
-                        plan.strategy = Strategy::HnswThenExact;
-                    }
+            if let Some(g) = graph
+                && count > q.exact_max_rows
+                && count as f32 >= q.hnsw_min_selectivity * n as f32
+            {
+                plan.strategy = Strategy::Hnsw;
+                let mut rows = Vec::new();
+                g.search(q.vector, &allowed, g.params.ef_search.max(fetch), &mut rows);
+                // Re-score the graph's int8 candidates with the f32 rows.
+                let mut found: Vec<(u32, f32)> = rows
+                    .into_iter()
+                    .map(|row| (row, dot(q.vector, d.vector(row as usize))))
+                    .collect();
+                found.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                if enough(&found, d, q) {
+                    found.truncate(fetch);
+                    out.extend(found.iter().map(|&(row, similarity)| Candidate {
+                        similarity,
+                        segment: seg_index,
+                        row,
+                    }));
+                    done = true;
+                } else {
+                    plan.strategy = Strategy::HnswThenExact;
                 }
             }
             if !done
