@@ -28,8 +28,6 @@
 //! [`quantize_matmuls`] applies this to every matmul of the typed model whose
 //! weight is a dequantised int8 constant, before the graph is optimised.
 
-use std::collections::hash_map::Entry;
-
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::einsum::EinSum;
@@ -104,88 +102,112 @@ fn int8_weight(model: &TypedModel, outlet: OutletId) -> TractResult<Option<(Arc<
     Ok(exact.then_some((q, scale)))
 }
 
+/// One matmul to rewrite: `X · W (+ bias)`.
+struct Candidate {
+    /// The outlet the rewritten matmul replaces: the bias `Add`'s output if
+    /// there is one, else the matmul's.
+    output: OutletId,
+    op: EinSum,
+    name: String,
+    /// int8 `[K, N]`.
+    weight: Arc<Tensor>,
+    /// f32 `[N]`.
+    scale: Tensor,
+    /// f32 `[N]`.
+    bias: Tensor,
+}
+
 /// Replaces every `X · W` (`amk,kn->amn`, `X` f32 `[B, S, K]`) whose `W` is a
 /// dequantised int8 weight by [`QuantizeRows`] → int8 matmul (i32
 /// accumulation) → [`DequantizeRows`], which also absorbs the bias `Add` that
-/// follows the matmul. Matmuls of the same `X` (query, key and value) share
-/// one `QuantizeRows`. Returns how many matmuls were rewritten.
+/// follows the matmul. Matmuls of the same `X` (query, key and value) become
+/// one matmul over their weights side by side, whose [`DequantizeRows`]
+/// splits the columns back. Returns how many matmuls were rewritten.
 pub(super) fn quantize_matmuls(model: &mut TypedModel) -> TractResult<usize> {
-    let mut quantized: HashMap<OutletId, (OutletId, OutletId)> = HashMap::new();
-    let mut count = 0;
+    let mut groups: Vec<(OutletId, Vec<Candidate>)> = vec![];
     for id in model.eval_order()? {
         let node = model.node(id);
         let Some(op) = node.op_as::<EinSum>() else {
             continue;
         };
+        let x = node.inputs[0];
         if op.q_params.is_some()
             || node.inputs.len() != 2
             || op.operating_dt != f32::datum_type()
             || op.axes.to_string() != "amk,kn->amn"
-            || model.outlet_fact(node.inputs[0])?.datum_type != f32::datum_type()
-            || model.outlet_fact(node.inputs[0])?.rank() != 3
+            || model.outlet_fact(x)?.datum_type != f32::datum_type()
+            || model.outlet_fact(x)?.rank() != 3
         {
             continue;
         }
-        let Some((q, scale)) = int8_weight(model, node.inputs[1])? else {
+        let Some((weight, scale)) = int8_weight(model, node.inputs[1])? else {
             continue;
         };
-        let n = q.shape()[1];
-        let name = node.name.clone();
-        let op = op.clone();
-        let x_outlet = node.inputs[0];
+        let n = weight.shape()[1];
         let (output, bias) = match bias_add(model, id, n)? {
             Some((add, bias)) => (OutletId::new(add, 0), bias),
-            None => (OutletId::new(id, 0), Arc::new(Tensor::zero::<f32>(&[n])?)),
+            None => (OutletId::new(id, 0), Tensor::zero::<f32>(&[n])?),
         };
+        let candidate = Candidate {
+            output,
+            op: op.clone(),
+            name: node.name.clone(),
+            weight,
+            scale: scale.into_tensor().into_shape(&[n])?,
+            bias,
+        };
+        match groups.iter_mut().find(|(input, _)| *input == x) {
+            Some((_, group)) => group.push(candidate),
+            None => groups.push((x, vec![candidate])),
+        }
+    }
+    let mut count = 0;
+    for (x, group) in groups {
+        let name = &group[0].name;
         let mut patch = TypedModelPatch::default();
-        let (xq, rows) = match quantized.get(&x_outlet) {
-            Some(&(xq, rows)) => (patch.tap_model(model, xq)?, patch.tap_model(model, rows)?),
-            None => {
-                let x = patch.tap_model(model, x_outlet)?;
-                let [xq, rows] = *patch.wire_node(format!("{name}.quantize_rows"), QuantizeRows, &[x])?
-                else {
-                    bail!("QuantizeRows has two outputs");
-                };
-                (xq, rows)
-            }
+        let tapped = patch.tap_model(model, x)?;
+        let [xq, rows] = *patch.wire_node(format!("{name}.quantize_rows"), QuantizeRows, &[tapped])? else {
+            bail!("QuantizeRows has two outputs");
         };
-        let w = patch.wire_node(format!("{name}.weight_q"), Const::new(q)?, &[])?[0];
-        let cols = patch.wire_node(
-            format!("{name}.weight_scale"),
-            Const::new(scale.into_tensor().into_shape(&[n])?.into_arc_tensor())?,
-            &[],
-        )?[0];
-        let bias = patch.wire_node(format!("{name}.bias"), Const::new(bias)?, &[])?[0];
+        let weights: Vec<&Tensor> = group.iter().map(|c| &*c.weight).collect();
+        let scales: Vec<&Tensor> = group.iter().map(|c| &c.scale).collect();
+        let biases: Vec<&Tensor> = group.iter().map(|c| &c.bias).collect();
+        let mut konst = |suffix: &str, tensor: Tensor| {
+            patch.wire_node(
+                format!("{name}.{suffix}"),
+                Const::new(tensor.into_arc_tensor())?,
+                &[],
+            )
+        };
+        let w = konst("weight_q", Tensor::stack_tensors(1, &weights)?)?[0];
+        let cols = konst("weight_scale", Tensor::stack_tensors(0, &scales)?)?[0];
+        let bias = konst("bias", Tensor::stack_tensors(0, &biases)?)?[0];
         let acc = patch.wire_node(
             format!("{name}.int8"),
             EinSum {
                 operating_dt: i32::datum_type(),
-                ..op
+                ..group[0].op.clone()
             },
             &[xq, w],
         )?[0];
-        let y = patch.wire_node(
+        let widths = group.iter().map(|c| c.weight.shape()[1]).collect();
+        let outputs = patch.wire_node(
             format!("{name}.dequantize_rows"),
-            DequantizeRows,
+            DequantizeRows { widths },
             &[acc, rows, cols, bias],
-        )?[0];
-        patch.shunt_outside(model, output, y)?;
-        // The patch's own nodes are appended to the model: find where the
-        // quantised input went, for the other matmuls of the same `X`.
-        let tapped = patch.model.node(xq.node).name.clone();
-        patch.apply(model)?;
-        if let Entry::Vacant(entry) = quantized.entry(x_outlet) {
-            let node = model.node_by_name(&tapped)?.id;
-            entry.insert((OutletId::new(node, 0), OutletId::new(node, 1)));
+        )?;
+        for (candidate, y) in group.iter().zip(outputs) {
+            patch.shunt_outside(model, candidate.output, y)?;
         }
-        count += 1;
+        patch.apply(model)?;
+        count += group.len();
     }
     Ok(count)
 }
 
 /// If the only use of matmul `id`'s output is `Add` of a constant f32 bias of
 /// `n` values (broadcast over the rows), that `Add` node and the bias.
-fn bias_add(model: &TypedModel, id: usize, n: usize) -> TractResult<Option<(usize, Arc<Tensor>)>> {
+fn bias_add(model: &TypedModel, id: usize, n: usize) -> TractResult<Option<(usize, Tensor)>> {
     let successors = &model.node(id).outputs[0].successors;
     if successors.len() != 1 || model.output_outlets()?.contains(&OutletId::new(id, 0)) {
         return Ok(None);
@@ -213,8 +235,7 @@ fn bias_add(model: &TypedModel, id: usize, n: usize) -> TractResult<Option<(usiz
     if bias.datum_type() != f32::datum_type() || bias.len() != n || bias.shape().last() != Some(&n) {
         return Ok(None);
     }
-    let bias = bias.into_tensor().into_shape(&[n])?.into_arc_tensor();
-    Ok(Some((add.id, bias)))
+    Ok(Some((add.id, bias.into_tensor().into_shape(&[n])?)))
 }
 
 /// `max |x|`, in eight independent lanes so that it vectorises (a single
@@ -328,13 +349,21 @@ impl TypedOp for QuantizeRows {
 
 /// i32 `[B, 2S, N]` accumulators of [`QuantizeRows`]' rows times the int8
 /// weight, f32 `[B, S, 1]` row scales, f32 `[N]` column scales and f32 `[N]`
-/// bias → f32 `[B, S, N]`: `(hi + lo / 254) · row · column + bias`.
+/// bias → f32 `(hi + lo / 254) · row · column + bias`, split along the
+/// columns into one `[B, S, width]` output per entry of `widths` (which sum
+/// to `N`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct DequantizeRows;
+pub(super) struct DequantizeRows {
+    pub widths: Vec<usize>,
+}
 
 impl Op for DequantizeRows {
     fn name(&self) -> StaticName {
         "DequantizeRows".into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        Ok(vec![format!("widths: {:?}", self.widths)])
     }
 
     op_as_typed_op!();
@@ -350,32 +379,40 @@ impl EvalOp for DequantizeRows {
         };
         let s = s2 / 2;
         ensure!(rows.shape() == [b, s, 1] && cols.len() == n && bias.len() == n);
+        ensure!(self.widths.iter().sum::<usize>() == n);
         let (acc, rows) = (acc.try_as_plain_ram()?, rows.try_as_plain_ram()?);
         let (cols, bias) = (cols.try_as_plain_ram()?, bias.try_as_plain_ram()?);
         let (acc, rows) = (acc.as_slice::<i32>()?, rows.as_slice::<f32>()?);
         let (cols, bias) = (cols.as_slice::<f32>()?, bias.as_slice::<f32>()?);
-        let mut y = Tensor::zero::<f32>(&[b, s, n])?;
-        {
-            let mut y = y.try_as_plain_ram_mut()?;
-            let y = y.as_slice_mut::<f32>()?;
-            let mut scaled = vec![0f32; n];
-            for (row, (out, &scale)) in y.chunks_exact_mut(n.max(1)).zip(rows).enumerate() {
-                let (batch, pos) = (row / s, row % s);
-                let hi_start = (batch * 2 * s + pos) * n;
-                let lo_start = hi_start + s * n;
-                for (c, &col) in scaled.iter_mut().zip(cols) {
-                    *c = col * scale;
+        let mut outputs = TVec::new();
+        let mut scaled = vec![0f32; n];
+        let mut start = 0;
+        for &width in &self.widths {
+            let end = start + width;
+            let mut y = Tensor::zero::<f32>(&[b, s, width])?;
+            {
+                let mut y = y.try_as_plain_ram_mut()?;
+                let y = y.as_slice_mut::<f32>()?;
+                for (row, (out, &scale)) in y.chunks_exact_mut(width.max(1)).zip(rows).enumerate() {
+                    let (batch, pos) = (row / s, row % s);
+                    let hi = (batch * 2 * s + pos) * n;
+                    let lo = hi + s * n;
+                    for (c, &col) in scaled[start..end].iter_mut().zip(&cols[start..end]) {
+                        *c = col * scale;
+                    }
+                    dequantize_row(
+                        &acc[hi + start..hi + end],
+                        &acc[lo + start..lo + end],
+                        &scaled[start..end],
+                        &bias[start..end],
+                        out,
+                    );
                 }
-                dequantize_row(
-                    &acc[hi_start..hi_start + n],
-                    &acc[lo_start..lo_start + n],
-                    &scaled,
-                    bias,
-                    out,
-                );
             }
+            outputs.push(y.into_tvalue());
+            start = end;
         }
-        Ok(tvec!(y.into_tvalue()))
+        Ok(outputs)
     }
 }
 
@@ -397,12 +434,12 @@ impl TypedOp for DequantizeRows {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         let (acc, rows) = (inputs[0], inputs[1]);
         ensure!(acc.datum_type == i32::datum_type() && acc.rank() == 3);
-        let n = acc.shape[2].clone();
-        Ok(tvec!(f32::fact([
-            rows.shape[0].clone(),
-            rows.shape[1].clone(),
-            n
-        ])))
+        ensure!(acc.shape[2] == self.widths.iter().sum::<usize>().to_dim());
+        Ok(self
+            .widths
+            .iter()
+            .map(|&width| f32::fact([rows.shape[0].clone(), rows.shape[1].clone(), width.to_dim()]))
+            .collect())
     }
 
     as_op!();
@@ -448,6 +485,28 @@ mod tests {
         assert_eq!(abs_max(&xs), 3.0);
         xs[3] = f32::NAN;
         assert!(abs_max(&xs).is_nan());
+    }
+
+    #[test]
+    fn dequantize_rows_splits_the_columns() {
+        // B = 1, S = 2, N = 3: rows hi0, hi1, lo0, lo1.
+        let acc = Tensor::from_shape(&[1, 4, 3], &[1, 2, 3, 4, 5, 6, 254, 0, 0, 0, 0, -254]).unwrap();
+        let rows = Tensor::from_shape(&[1, 2, 1], &[1.0f32, 2.0]).unwrap();
+        let cols = Tensor::from_shape(&[3], &[1.0f32, 1.0, 0.5]).unwrap();
+        let bias = Tensor::from_shape(&[3], &[0.0f32, 0.0, 10.0]).unwrap();
+        let op = DequantizeRows { widths: vec![2, 1] };
+        let inputs = tvec!(
+            acc.into_tvalue(),
+            rows.into_tvalue(),
+            cols.into_tvalue(),
+            bias.into_tvalue()
+        );
+        let out = op.eval(&EvalContext::out_of_plan(), inputs).unwrap();
+        let values = |t: &TValue| t.try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec();
+        assert_eq!(out[0].shape(), [1, 2, 2]);
+        assert_eq!(values(&out[0]), [2.0, 2.0, 8.0, 10.0]);
+        assert_eq!(out[1].shape(), [1, 2, 1]);
+        assert_eq!(values(&out[1]), [11.5, 15.0]);
     }
 
     #[test]
