@@ -22,7 +22,7 @@
 //! Both rows go through one int8 matmul (the batch of rows is doubled), and
 //! [`DequantizeRows`] recombines them in f32 with the row and column scales.
 //! That is about 15 bits of activation precision: the vectors match
-//! onnxruntime's to cosine 0.9999994 at worst on the fixture, like the f32
+//! onnxruntime's to cosine 0.9999995 at worst on the fixture, like the f32
 //! path. The int8 work doubles, but it is cheap next to streaming f32 weights.
 //!
 //! [`quantize_matmuls`] applies this to every matmul of the typed model whose

@@ -16,7 +16,8 @@
 //!   matmul over the original int8 weight, with the activations split into
 //!   two int8 rows so that they keep ~15 bits of precision (see `int8.rs`).
 //!   That reads 10.6 MB of weights per call instead of 42 MB of f32 and runs
-//!   on tract's AVX-512 VNNI kernels: 16-token query 9.7 → 5.6 ms.
+//!   on tract's AVX-512 VNNI kernels: 16-token query 9.0 → 6.0 ms p50 on
+//!   the shared bench machine (`docs/benchmarks.md`).
 //! - Single short texts (queries) run on a plan optimised for their concrete
 //!   `[1, S]` shape, which resolves all shape arithmetic at optimisation time
 //!   and was 15–20 % faster than the symbolic plan for 4–16-token queries.
@@ -24,7 +25,8 @@
 //!   every query up to [`CONCRETE_MAX_SEQ`] tokens; the extra positions are
 //!   padding, masked out of attention and pooling. Batches and long texts
 //!   share one symbolic plan: concrete plans for every `(B, S)` would cost
-//!   ~40 MB and ~0.1 s of optimisation each.
+//!   packed weights (~40 MB in f32, a quarter in int8) and ~0.1 s of
+//!   optimisation each.
 //! - Batching does not pay on CPU for short texts (see `embed_batch`), so
 //!   only texts longer than [`CONCRETE_MAX_SEQ`] are padded into batches.
 //! - tract runs each call on the calling thread (its default single-thread
@@ -71,7 +73,8 @@ pub const MAX_BATCH: usize = 32;
 const SEQ_BUCKET: usize = 8;
 /// Single texts up to this many tokens run on a plan optimised for their
 /// exact (bucketed) shape; everything else shares one symbolic plan. Each
-/// concrete plan holds its own packed copy of the layer weights (about 40 MB),
+/// concrete plan holds its own packed copy of the layer weights (about 40 MB
+/// measured with f32 weights; the int8 weights are a quarter of that),
 /// so they are kept for the latency-critical case only: routing queries,
 /// which are short.
 const CONCRETE_MAX_SEQ: usize = 64;
