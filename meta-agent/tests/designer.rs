@@ -56,8 +56,8 @@ fn candidate(name: &str, cost_usd: f64, quality: f64) -> RouteCandidate {
     }
 }
 
-/// 28 arms: four generators (three enumerated), three repairers, three
-/// judges, a reviewer and a planner.
+/// 29 arms: four generators (three enumerated, the fourth explored by a
+/// single arm), three repairers, three judges, a reviewer and a planner.
 fn fleet() -> RoleCandidates {
     RoleCandidates {
         generate: vec![
@@ -145,7 +145,9 @@ fn the_policy_learns_the_best_arm_of_each_query_cluster() {
     };
 
     let request = code_request(1.0, false);
-    // About 600 per cluster, with 28 arms each.
+    // About 600 per cluster, with 29 arms each (28 over the top three
+    // candidates per role, plus a single arm exploring gen-d, the one
+    // generator below them).
     let rounds = 1200;
     let tail = 400;
     let mut hits = [0usize; 2];
@@ -154,7 +156,7 @@ fn the_policy_learns_the_best_arm_of_each_query_cluster() {
         let cluster = rng.random_range(0..2);
         let vector = query_near(&mut rng, &centres[cluster]);
         let d = design(&designer, &request, &vector, &mut rng);
-        assert_eq!(d.response.alternatives.len(), 28);
+        assert_eq!(d.response.alternatives.len(), 29);
         let p = success(&mut rng, cluster, &d.response.arm);
         let score = if rng.random_bool(p) { 1.0 } else { 0.0 };
         designer
@@ -375,7 +377,7 @@ fn over_a_real_router_designs_are_valid_pinned_to_the_fleet_and_fast() {
     eprintln!("prose design in {:?}: {}", started.elapsed(), d.response.arm);
 }
 
-/// Design latency with a full memory (10 000 cases, 28 arms): the policy
+/// Design latency with a full memory (10 000 cases, 29 arms): the policy
 /// compares the query with every case. Ignored by default (filling the
 /// memory takes 10 000 fsyncs); in an optimised build:
 ///

@@ -9,6 +9,7 @@
 //! this repairer").
 
 use switchyard_schemas::design::Pattern;
+use switchyard_schemas::route::RouteCandidate;
 
 use super::RoleCandidates;
 use super::cost;
@@ -54,10 +55,31 @@ impl AgentPrior {
     }
 }
 
+/// The single-agent arms' generators: the router's top `top_k`, then the
+/// `explore` candidates ranked below them with the highest upper confidence
+/// bound on their quality (`mean + 1/√(n + 1)`).
+///
+/// The router ranks by fit, cost and quality together, so a generator that
+/// is a little less similar to the role text but much better at it can sit
+/// below the top `k` for good, and then no arm would ever try it. Single
+/// arms cost one call, so they are where new generators are tried; an
+/// untried one has the widest bound, a tried one keeps its place only while
+/// its record is good.
+fn single_pool(all: &[RouteCandidate], top_k: usize, explore: usize) -> Vec<&RouteCandidate> {
+    let top = top_k.min(all.len());
+    let mut pool: Vec<&RouteCandidate> = all[..top].iter().collect();
+    let mut rest: Vec<&RouteCandidate> = all[top..].iter().collect();
+    let bound = |c: &RouteCandidate| c.quality.mean + 1.0 / (c.quality.n.max(0.0) + 1.0).sqrt();
+    rest.sort_by(|a, b| bound(b).total_cmp(&bound(a)));
+    pool.extend(rest.into_iter().take(explore));
+    pool
+}
+
 /// Every arm for the candidates, patterns in library order, main agents in
-/// the router's order. Patterns missing an agent for a role (or, when
-/// `tests` is false, testing patterns) have no arm.
-pub fn enumerate(candidates: &RoleCandidates, tests: bool, top_k: usize) -> Vec<Arm<'_>> {
+/// the router's order (single arms add [`single_pool`]'s explorers).
+/// Patterns missing an agent for a role (or, when `tests` is false, testing
+/// patterns) have no arm.
+pub fn enumerate(candidates: &RoleCandidates, tests: bool, top_k: usize, explore: usize) -> Vec<Arm<'_>> {
     let mut arms = Vec::new();
     for pattern in Pattern::ALL {
         if patterns::needs_tests(pattern) && !tests {
@@ -72,11 +94,17 @@ pub fn enumerate(candidates: &RoleCandidates, tests: bool, top_k: usize) -> Vec<
             base.ensemble(generators);
         }
         let slots = patterns::slots(pattern);
-        let choices: Vec<_> = slots
+        let choices: Vec<Vec<&RouteCandidate>> = slots
             .iter()
             .map(|slot| {
                 let all = candidates.get(slot.role);
-                &all[..all.len().min(if slot.main { top_k.max(1) } else { 1 })]
+                if pattern == Pattern::Single && slot.main {
+                    single_pool(all, top_k.max(1), explore)
+                } else {
+                    all.iter()
+                        .take(if slot.main { top_k.max(1) } else { 1 })
+                        .collect()
+                }
             })
             .collect();
         if choices.iter().any(|c| c.is_empty()) {
@@ -88,9 +116,9 @@ pub fn enumerate(candidates: &RoleCandidates, tests: bool, top_k: usize) -> Vec<
             let mut binding = base;
             let mut mains = Vec::new();
             for ((slot, choice), &i) in slots.iter().zip(&choices).zip(&picks) {
-                binding.pin(slot.role, &choice[i]);
+                binding.pin(slot.role, choice[i]);
                 if slot.main {
-                    mains.push(patterns::pin(&choice[i]));
+                    mains.push(patterns::pin(choice[i]));
                 }
             }
             if let Some(steps) = patterns::steps(pattern, &binding) {
@@ -127,7 +155,7 @@ mod tests {
     #[test]
     fn arms_enumerate_main_slots_over_the_top_candidates() {
         let candidates = fleet();
-        let arms = enumerate(&candidates, true, 3);
+        let arms = enumerate(&candidates, true, 3, 0);
         let count = |p: Pattern| arms.iter().filter(|a| a.pattern == p).count();
         assert_eq!(count(Pattern::Single), 3);
         assert_eq!(count(Pattern::VoteOf3), 1);
@@ -146,13 +174,48 @@ mod tests {
     }
 
     #[test]
+    fn single_arms_add_explorers_by_upper_bound_below_the_top_k() {
+        let mut candidates = fleet();
+        // Below the top 2: gen-c tried often and poor, gen-d never tried,
+        // gen-e tried a little and good.
+        candidates.generate[2].quality.n = 40.0;
+        candidates.generate[2].quality.mean = 0.3;
+        let mut e = candidates.generate[3].clone();
+        e.agent = "acme/gen-e".into();
+        e.quality.n = 3.0;
+        e.quality.mean = 0.9;
+        candidates.generate.push(e);
+        let arms = enumerate(&candidates, true, 2, 2);
+        let singles: Vec<&str> = arms
+            .iter()
+            .filter(|a| a.pattern == Pattern::Single)
+            .map(|a| a.key.as_str())
+            .collect();
+        assert_eq!(
+            singles,
+            [
+                "single(acme/gen-a@=1.0.0)",
+                "single(acme/gen-b@=1.0.0)",
+                "single(acme/gen-d@=1.0.0)",
+                "single(acme/gen-e@=1.0.0)",
+            ]
+        );
+        // Other patterns keep to the top k.
+        assert!(
+            arms.iter()
+                .filter(|a| a.pattern != Pattern::Single)
+                .all(|a| !a.key.contains("gen-d") && !a.key.contains("gen-e") && !a.key.contains("gen-c"))
+        );
+    }
+
+    #[test]
     fn patterns_without_tests_or_agents_have_no_arms() {
         let mut candidates = fleet();
-        let arms = enumerate(&candidates, false, 2);
+        let arms = enumerate(&candidates, false, 2, 0);
         assert!(arms.iter().all(|a| !patterns::needs_tests(a.pattern)));
         candidates.judge.clear();
         candidates.generate.truncate(2);
-        let arms = enumerate(&candidates, true, 2);
+        let arms = enumerate(&candidates, true, 2, 0);
         assert!(
             arms.iter()
                 .all(|a| !patterns::has_ensemble(a.pattern) && a.pattern != Pattern::EnsembleJudge)
@@ -163,7 +226,7 @@ mod tests {
     #[test]
     fn expected_costs_follow_the_calls() {
         let candidates = fleet();
-        let arms = enumerate(&candidates, true, 3);
+        let arms = enumerate(&candidates, true, 3, 0);
         let vote = arms.iter().find(|a| a.pattern == Pattern::VoteOf3).unwrap();
         let top3: f64 = candidates.generate[..3].iter().map(|c| c.cost_usd).sum();
         assert!((vote.expected_cost - top3).abs() < 1e-12);

@@ -11,7 +11,11 @@
 //!    `vote-of-3`, `generate-test-revise`, `generate-review-revise`,
 //!    `ensemble-judge`, `plan-solve-verify`) is bound to agents: an arm is a
 //!    pattern plus the agents of its main steps, enumerated over the top
-//!    [`DesignerConfig::candidates_per_role`] candidates of their roles.
+//!    [`DesignerConfig::candidates_per_role`] candidates of their roles;
+//!    single-agent arms add [`DesignerConfig::explore_generators`]
+//!    generators from deeper in the router's list, chosen by the upper
+//!    confidence bound of their quality, so a generator the router ranks
+//!    low still gets tried (and kept, if it proves good).
 //! 3. **Choice.** Arms whose expected cost exceeds the budget are dropped;
 //!    each other arm is valued by a Thompson sample of its score on queries
 //!    like this one (kNN-smoothed Beta posteriors over the case memory, see
@@ -66,6 +70,8 @@ use store::CaseStore;
 /// Most role texts whose vectors are kept; beyond it the cache starts over
 /// (role texts are templates, so this only bounds odd languages).
 const ROLE_VECTORS_MAX: usize = 256;
+/// Generators routed per explorer slot, to choose the explorers from.
+const EXPLORE_DEPTH: usize = 4;
 /// Longest recorded arm key: a pattern and a few pins.
 const ARM_MAX: usize = 1000;
 /// Most values of a recorded query vector.
@@ -81,6 +87,10 @@ pub struct DesignerConfig {
     pub mu_per_node: f64,
     /// Router candidates per main slot: `k` of the arm enumeration.
     pub candidates_per_role: usize,
+    /// Generators beyond the router's top `k` that get a single-agent arm,
+    /// picked by the upper confidence bound of their quality: how a
+    /// generator the router ranks low gets tried at all.
+    pub explore_generators: usize,
     /// Nearest past cases per arm in its posterior.
     pub neighbours: usize,
     /// Similarity bandwidth `h` of the neighbour weights `exp((c − 1)/h)`.
@@ -103,6 +113,7 @@ impl Default for DesignerConfig {
             lambda_per_usd: 3.0,
             mu_per_node: 0.01,
             candidates_per_role: 3,
+            explore_generators: 2,
             neighbours: 128,
             bandwidth: 0.35,
             min_similarity: 0.3,
@@ -285,6 +296,8 @@ impl Designer {
         let embedder = router.catalog().embedder().embedder();
         let space = embedder.space().name.clone();
         let k = self.config.candidates_per_role.max(ENSEMBLE_N);
+        // The explorers of `arms::single_pool` come from deeper in the list.
+        let generate_k = k + self.config.explore_generators * EXPLORE_DEPTH;
         let start = Instant::now();
         let mut embed_micros = 0;
         let mut candidates = RoleCandidates::default();
@@ -302,7 +315,7 @@ impl Designer {
                     space: space.clone(),
                     values,
                 }),
-                k: Some(k),
+                k: Some(if role == Role::Generate { generate_k } else { k }),
                 constraints: request.constraints.clone(),
                 ..RouteRequest::default()
             };
@@ -354,7 +367,12 @@ impl Designer {
             });
         }
 
-        let arms = arms::enumerate(input.candidates, task.tests, self.config.candidates_per_role);
+        let arms = arms::enumerate(
+            input.candidates,
+            task.tests,
+            self.config.candidates_per_role,
+            self.config.explore_generators,
+        );
         let posteriors = {
             let memory = self.store.read();
             let ids: Vec<Option<u32>> = arms.iter().map(|a| memory.arm_id(&a.key)).collect();
@@ -547,7 +565,7 @@ mod tests {
         let candidates = fleet();
         let task = request(1.0).task.unwrap();
         let roles = Roles::new("q", &task);
-        let arms = arms::enumerate(&candidates, true, 3);
+        let arms = arms::enumerate(&candidates, true, 3, 0);
         for p in Pattern::ALL {
             assert!(arms.iter().any(|a| a.pattern == p), "{p:?} has an arm");
         }
