@@ -278,13 +278,18 @@ impl Graph {
         })
     }
 
-    /// The int8 similarity of a node's row to the query codes `qc` (the
-    /// query's own scale is left out: it is common to every row).
+    /// The int8 similarity of `row` to the query codes `qc` (the query's
+    /// own scale is left out: it is common to every row).
     #[inline]
-    fn similarity(&self, qc: &[i8], node: u32) -> f32 {
-        let row = self.links.rows[node as usize] as usize;
+    fn row_score(&self, qc: &[i8], row: usize) -> f32 {
         let d = self.quantized.dim;
         dot_i8(qc, &self.quantized.codes[row * d..(row + 1) * d]) * self.quantized.scales[row]
+    }
+
+    /// [`row_score`](Self::row_score) of a graph node's row.
+    #[inline]
+    fn similarity(&self, qc: &[i8], node: u32) -> f32 {
+        self.row_score(qc, self.links.rows[node as usize] as usize)
     }
 
     /// Approximate best `ef` rows among those `allowed`, unordered: greedy
@@ -317,6 +322,7 @@ impl Graph {
         }
 
         let is_allowed = |node: u32| allowed.get(self.links.rows[node as usize] as usize);
+        let worst = |r: &BinaryHeap<Reverse<(OrderedScore, u32)>>| r.peek().map_or(f32::MIN, |m| m.0.0.0);
         VISITED.with_borrow_mut(|visited| {
             visited.start(nodes);
             visited.first_visit(cur);
@@ -327,8 +333,6 @@ impl Graph {
                 results.push(Reverse((OrderedScore(cur_sim), cur)));
             }
             while let Some((OrderedScore(sim), node)) = candidates.pop() {
-                let worst =
-                    |r: &BinaryHeap<Reverse<(OrderedScore, u32)>>| r.peek().map_or(f32::MIN, |m| m.0.0.0);
                 if results.len() >= ef && sim < worst(&results) {
                     break;
                 }
@@ -361,11 +365,9 @@ impl Graph {
     /// allow too many rows for an f32 scan and too few for the graph.
     pub fn scan(&self, query: &[f32], allowed: &Bitset, keep: usize) -> Vec<u32> {
         let q = Quantized::new(query, self.quantized.dim);
-        let (qc, d) = (&q.codes, self.quantized.dim);
         let mut heap: BinaryHeap<Reverse<(OrderedScore, u32)>> = BinaryHeap::with_capacity(keep + 1);
         for row in allowed.ones() {
-            // The query's scale is common to all rows, so it is left out.
-            let s = dot_i8(qc, &self.quantized.codes[row * d..(row + 1) * d]) * self.quantized.scales[row];
+            let s = self.row_score(&q.codes, row);
             if heap.len() < keep {
                 heap.push(Reverse((OrderedScore(s), row as u32)));
             } else if heap.peek().is_some_and(|m| s > m.0.0.0) {

@@ -296,19 +296,9 @@ impl SegmentView {
                 plan.strategy = Strategy::Hnsw;
                 let mut rows = Vec::new();
                 g.search(q.vector, &allowed, g.params.ef_search.max(fetch), &mut rows);
-                // Re-score the graph's int8 candidates with the f32 rows.
-                let mut found: Vec<(u32, f32)> = rows
-                    .into_iter()
-                    .map(|row| (row, dot(q.vector, d.vector(row as usize))))
-                    .collect();
-                found.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                let found = rescore(d, q.vector, rows);
                 if enough(&found, d, q) {
-                    found.truncate(fetch);
-                    out.extend(found.iter().map(|&(row, similarity)| Candidate {
-                        similarity,
-                        segment: seg_index,
-                        row,
-                    }));
+                    emit(&found, fetch, seg_index, out);
                     done = true;
                 } else {
                     plan.strategy = Strategy::HnswThenExact;
@@ -322,18 +312,8 @@ impl SegmentView {
                     plan.strategy = Strategy::QuantizedScan;
                 }
                 let keep = (fetch * QUANTIZED_RERANK_FACTOR).max(QUANTIZED_RERANK_MIN);
-                let mut found: Vec<(u32, f32)> = g
-                    .scan(q.vector, &allowed, keep)
-                    .into_iter()
-                    .map(|row| (row, dot(q.vector, d.vector(row as usize))))
-                    .collect();
-                found.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-                found.truncate(fetch);
-                out.extend(found.iter().map(|&(row, similarity)| Candidate {
-                    similarity,
-                    segment: seg_index,
-                    row,
-                }));
+                let found = rescore(d, q.vector, g.scan(q.vector, &allowed, keep));
+                emit(&found, fetch, seg_index, out);
                 done = true;
             }
             if !done {
@@ -347,6 +327,26 @@ impl SegmentView {
         plan.micros = start.elapsed().as_micros() as u64;
         plan
     }
+}
+
+/// Re-scores int8 candidates with the f32 rows, best first (lower row first
+/// on ties, as in every plan).
+fn rescore(d: &SegmentData, query: &[f32], rows: Vec<u32>) -> Vec<(u32, f32)> {
+    let mut found: Vec<(u32, f32)> = rows
+        .into_iter()
+        .map(|row| (row, dot(query, d.vector(row as usize))))
+        .collect();
+    found.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    found
+}
+
+/// Appends the best `fetch` of `found` (best first) as candidates.
+fn emit(found: &[(u32, f32)], fetch: usize, seg_index: usize, out: &mut Vec<Candidate>) {
+    out.extend(found.iter().take(fetch).map(|&(row, similarity)| Candidate {
+        similarity,
+        segment: seg_index,
+        row,
+    }));
 }
 
 /// Whether HNSW's filtered candidates hold k rows (or k distinct skills).
