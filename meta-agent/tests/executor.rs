@@ -659,6 +659,68 @@ async fn a_loop_revises_until_the_tests_pass_then_scores_and_credits_its_agents(
 }
 
 #[tokio::test]
+async fn a_cascade_asks_a_second_agent_only_when_the_tests_fail() {
+    let w = world(
+        &[agent("cheap", CODER, 0.01), agent("strong", CODER, 0.05)],
+        config(),
+    )
+    .await;
+    w.server
+        .set("cheap", Mode::ok("def add(a, b):\n    return a - b\n", 0.01));
+    w.server
+        .set("strong", Mode::ok("def add(a, b):\n    return a + b\n", 0.05));
+    let mut escalate = step("escalate", Op::Loop, "strong", &["gen"]);
+    escalate.params = NodeParams {
+        max_rounds: Some(1),
+        body: Some(Op::Generate),
+        until: Some(Until::TestsPass),
+        ..NodeParams::default()
+    };
+    let s = spec(
+        vec![step("gen", Op::Generate, "cheap", &[]), escalate],
+        "escalate",
+    );
+    let tests = "def check(candidate):\n    assert candidate(2, 3) == 5\n";
+    let req = RunRequest {
+        query: "Write add(a, b) returning the sum.".into(),
+        task: Some(TaskSpec {
+            id: "add".into(),
+            context: None,
+            entry_point: Some("add".into()),
+            tests: Some(tests.into()),
+        }),
+        scorer: Some(ScorerSpec::Tests {
+            source: tests.into(),
+            entry_point: "add".into(),
+        }),
+        ..RunRequest::default()
+    };
+    let mut trace = w.exec.run(&w.principal, &s, &req).await.unwrap();
+    assert_eq!(trace.output, Some(json!("def add(a, b):\n    return a + b\n")));
+    // The second agent answered afresh, told what failed.
+    let asked = &w.server.received("strong")[0].body;
+    assert_eq!(asked["task"]["op"], "generate");
+    assert_eq!(asked["inputs"][LOOP_TESTS_KEY]["passed"], false);
+    let score = w
+        .exec
+        .score(&w.principal, &req, &mut trace)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(score.value, 1.0);
+    assert!((trace.cost_usd - 0.06).abs() < 1e-9, "{}", trace.cost_usd);
+
+    // An answer that passes is not escalated.
+    w.server
+        .set("cheap", Mode::ok("def add(a, b):\n    return b + a\n", 0.01));
+    let trace = w.exec.run(&w.principal, &s, &req).await.unwrap();
+    assert_eq!(w.server.calls("strong"), 1, "escalated a passing answer");
+    assert!(node(&trace, "escalate").calls.is_empty());
+    assert_eq!(trace.output, Some(json!("def add(a, b):\n    return b + a\n")));
+    assert!((trace.cost_usd - 0.01).abs() < 1e-9, "{}", trace.cost_usd);
+}
+
+#[tokio::test]
 async fn failed_calls_are_credited_with_zero() {
     let w = world(&[agent("broken", CODER, 0.0)], config()).await;
     w.server.set("broken", Mode::Status(404));

@@ -39,16 +39,21 @@ pub enum Pattern {
     /// repaired once.
     #[serde(rename = "plan-solve-verify")]
     PlanSolveVerify,
+    /// One agent answers; if the tests fail, a second agent answers afresh
+    /// with the failed answer and the test report as context (a cascade).
+    #[serde(rename = "generate-test-escalate")]
+    GenerateTestEscalate,
 }
 
 impl Pattern {
-    pub const ALL: [Pattern; 6] = [
+    pub const ALL: [Pattern; 7] = [
         Pattern::Single,
         Pattern::VoteOf3,
         Pattern::GenerateTestRevise,
         Pattern::GenerateReviewRevise,
         Pattern::EnsembleJudge,
         Pattern::PlanSolveVerify,
+        Pattern::GenerateTestEscalate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +64,7 @@ impl Pattern {
             Pattern::GenerateReviewRevise => "generate-review-revise",
             Pattern::EnsembleJudge => "ensemble-judge",
             Pattern::PlanSolveVerify => "plan-solve-verify",
+            Pattern::GenerateTestEscalate => "generate-test-escalate",
         }
     }
 }

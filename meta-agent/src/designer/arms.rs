@@ -4,15 +4,18 @@
 //! An arm is a pattern plus the agents of its main slots, each enumerated
 //! over the top candidates of its role (other slots take the top one), so a
 //! query has at most `2k² + 3k + 1` arms for `k` candidates per role (28
-//! for k = 3): small enough to value every arm on every design, and each
-//! arm names exactly what the policy learns about ("this generator with
-//! this repairer").
+//! for k = 3), plus two per explorer generator (a single arm and a cascade):
+//! small enough to value every arm on every design, and each arm names
+//! exactly what the policy learns about ("this generator with this
+//! repairer").
 
 use switchyard_schemas::design::Pattern;
 use switchyard_schemas::route::RouteCandidate;
 
 use super::RoleCandidates;
 use super::cost;
+use switchyard_schemas::workflow::Op;
+
 use super::patterns::{self, Binding, Calls, ENSEMBLE_N, Step};
 
 /// One arm, instantiated.
@@ -41,18 +44,46 @@ pub struct AgentPrior {
 
 impl AgentPrior {
     /// The first step that calls agents decides: one agent's estimate, or
-    /// the mean over an ensemble with the least evidence among them.
+    /// the mean over an ensemble with the least evidence among them. A
+    /// later loop asking another agent for a fresh answer (an escalation)
+    /// adds that agent's chance to succeed where the first failed, as if
+    /// the tests caught every failure: optimistic, and corrected by the
+    /// arm's own record.
     fn of(steps: &[Step<'_>]) -> AgentPrior {
         let first = steps.iter().find_map(|s| match s.calls {
             Calls::One(a) | Calls::Rounds { agent: a, .. } => Some(std::slice::from_ref(a)),
             Calls::Each(all) if !all.is_empty() => Some(all),
             _ => None,
         });
-        first.map_or_else(AgentPrior::default, |agents| AgentPrior {
+        let mut prior = first.map_or_else(AgentPrior::default, |agents| AgentPrior {
             mean: agents.iter().map(|a| a.quality.mean).sum::<f64>() / agents.len() as f64,
             n: agents.iter().map(|a| a.quality.n).fold(f64::INFINITY, f64::min),
-        })
+        });
+        for step in steps {
+            if let (Calls::Rounds { agent, .. }, Some(Op::Generate)) = (step.calls, step.params.body) {
+                prior.mean += (1.0 - prior.mean) * agent.quality.mean;
+                prior.n = prior.n.min(agent.quality.n);
+            }
+        }
+        prior
     }
+}
+
+/// The generator a cascade escalates to after `first`: of the pool's
+/// others, the one with the best expected gain when asked, its quality
+/// estimate less `lambda` times its cost (the reward's price of a dollar).
+fn escalation<'a>(
+    pool: &[&'a RouteCandidate],
+    first: &RouteCandidate,
+    lambda: f64,
+) -> Option<&'a RouteCandidate> {
+    let gain = |c: &RouteCandidate| c.quality.mean - lambda * c.cost_usd;
+    pool.iter()
+        .copied()
+        .filter(|c| !(c.agent == first.agent && c.version == first.version))
+        // `max_by` keeps the last of equals; the router's order breaks ties.
+        .rev()
+        .max_by(|a, b| gain(a).total_cmp(&gain(b)))
 }
 
 /// The single-agent arms' generators: the router's top `top_k`, then the
@@ -76,10 +107,20 @@ fn single_pool(all: &[RouteCandidate], top_k: usize, explore: usize) -> Vec<&Rou
 }
 
 /// Every arm for the candidates, patterns in library order, main agents in
-/// the router's order (single arms add [`single_pool`]'s explorers).
-/// Patterns missing an agent for a role (or, when `tests` is false, testing
-/// patterns) have no arm.
-pub fn enumerate(candidates: &RoleCandidates, tests: bool, top_k: usize, explore: usize) -> Vec<Arm<'_>> {
+/// the router's order (single and cascade arms draw their first generator
+/// from [`single_pool`], explorers included; a cascade escalates to the
+/// pool's best other generator by [`escalation`], priced at `lambda` per
+/// dollar). Patterns missing an agent for a role (or, when `tests` is
+/// false, testing patterns) have no arm.
+pub fn enumerate(
+    candidates: &RoleCandidates,
+    tests: bool,
+    top_k: usize,
+    explore: usize,
+    lambda: f64,
+) -> Vec<Arm<'_>> {
+    let generators = candidates.get(patterns::Role::Generate);
+    let pool = single_pool(generators, top_k.max(1), explore);
     let mut arms = Vec::new();
     for pattern in Pattern::ALL {
         if patterns::needs_tests(pattern) && !tests {
@@ -98,8 +139,8 @@ pub fn enumerate(candidates: &RoleCandidates, tests: bool, top_k: usize, explore
             .iter()
             .map(|slot| {
                 let all = candidates.get(slot.role);
-                if pattern == Pattern::Single && slot.main {
-                    single_pool(all, top_k.max(1), explore)
+                if patterns::generator_pool(pattern) && slot.main {
+                    pool.clone()
                 } else {
                     all.iter()
                         .take(if slot.main { top_k.max(1) } else { 1 })
@@ -119,6 +160,12 @@ pub fn enumerate(candidates: &RoleCandidates, tests: bool, top_k: usize, explore
                 binding.pin(slot.role, choice[i]);
                 if slot.main {
                     mains.push(patterns::pin(choice[i]));
+                }
+                if pattern == Pattern::GenerateTestEscalate
+                    && let Some(second) = escalation(&pool, choice[i], lambda)
+                {
+                    binding.escalate_to(second);
+                    mains.push(patterns::pin(second));
                 }
             }
             if let Some(steps) = patterns::steps(pattern, &binding) {
@@ -155,7 +202,7 @@ mod tests {
     #[test]
     fn arms_enumerate_main_slots_over_the_top_candidates() {
         let candidates = fleet();
-        let arms = enumerate(&candidates, true, 3, 0);
+        let arms = enumerate(&candidates, true, 3, 0, 3.0);
         let count = |p: Pattern| arms.iter().filter(|a| a.pattern == p).count();
         assert_eq!(count(Pattern::Single), 3);
         assert_eq!(count(Pattern::VoteOf3), 1);
@@ -164,6 +211,7 @@ mod tests {
         assert_eq!(count(Pattern::GenerateReviewRevise), 6);
         assert_eq!(count(Pattern::EnsembleJudge), 1);
         assert_eq!(count(Pattern::PlanSolveVerify), 3);
+        assert_eq!(count(Pattern::GenerateTestEscalate), 3);
         let keys: std::collections::HashSet<&str> = arms.iter().map(|a| a.key.as_str()).collect();
         assert_eq!(keys.len(), arms.len(), "arm keys are unique");
         assert_eq!(arms[0].key, "single(acme/gen-a@=1.0.0)");
@@ -185,7 +233,7 @@ mod tests {
         e.quality.n = 3.0;
         e.quality.mean = 0.9;
         candidates.generate.push(e);
-        let arms = enumerate(&candidates, true, 2, 2);
+        let arms = enumerate(&candidates, true, 2, 2, 3.0);
         let singles: Vec<&str> = arms
             .iter()
             .filter(|a| a.pattern == Pattern::Single)
@@ -200,22 +248,65 @@ mod tests {
                 "single(acme/gen-e@=1.0.0)",
             ]
         );
-        // Other patterns keep to the top k.
+        // Cascades start from the same pool; other patterns keep to the top k.
+        let cascades = arms
+            .iter()
+            .filter(|a| a.pattern == Pattern::GenerateTestEscalate)
+            .count();
+        assert_eq!(cascades, singles.len());
         assert!(
             arms.iter()
-                .filter(|a| a.pattern != Pattern::Single)
+                .filter(|a| !patterns::generator_pool(a.pattern))
                 .all(|a| !a.key.contains("gen-d") && !a.key.contains("gen-e") && !a.key.contains("gen-c"))
         );
     }
 
     #[test]
+    fn cascades_escalate_to_the_best_other_generator_net_of_cost() {
+        let candidates = fleet();
+        let keys = |lambda: f64| -> Vec<String> {
+            enumerate(&candidates, true, 3, 0, lambda)
+                .into_iter()
+                .filter(|a| a.pattern == Pattern::GenerateTestEscalate)
+                .map(|a| a.key)
+                .collect()
+        };
+        // Gains at λ = 3: gen-a 0.694, gen-b 0.77, gen-c 0.76.
+        assert_eq!(
+            keys(3.0),
+            [
+                "generate-test-escalate(acme/gen-a@=1.0.0, acme/gen-b@=1.0.0)",
+                "generate-test-escalate(acme/gen-b@=1.0.0, acme/gen-c@=1.0.0)",
+                "generate-test-escalate(acme/gen-c@=1.0.0, acme/gen-b@=1.0.0)",
+            ]
+        );
+        // At λ = 10 gen-c's price outweighs its quality.
+        assert_eq!(
+            keys(10.0)[1],
+            "generate-test-escalate(acme/gen-b@=1.0.0, acme/gen-a@=1.0.0)"
+        );
+        let arms = enumerate(&candidates, true, 3, 0, 3.0);
+        let cascade = arms
+            .iter()
+            .find(|a| a.pattern == Pattern::GenerateTestEscalate)
+            .unwrap();
+        // gen-a answers (0.7); gen-b is asked only when that fails (0.3).
+        assert!((cascade.agent_prior.mean - (0.7 + 0.3 * 0.8)).abs() < 1e-12);
+        assert!((cascade.expected_cost - (0.002 + 0.3 * 0.01)).abs() < 1e-12);
+        let loop_step = &cascade.steps[1];
+        assert_eq!(loop_step.op, Op::Loop);
+        assert_eq!(loop_step.params.body, Some(Op::Generate));
+        assert_eq!(loop_step.calls.pinned().unwrap().agent, "acme/gen-b");
+    }
+
+    #[test]
     fn patterns_without_tests_or_agents_have_no_arms() {
         let mut candidates = fleet();
-        let arms = enumerate(&candidates, false, 2, 0);
+        let arms = enumerate(&candidates, false, 2, 0, 3.0);
         assert!(arms.iter().all(|a| !patterns::needs_tests(a.pattern)));
         candidates.judge.clear();
         candidates.generate.truncate(2);
-        let arms = enumerate(&candidates, true, 2, 0);
+        let arms = enumerate(&candidates, true, 2, 0, 3.0);
         assert!(
             arms.iter()
                 .all(|a| !patterns::has_ensemble(a.pattern) && a.pattern != Pattern::EnsembleJudge)
@@ -226,7 +317,7 @@ mod tests {
     #[test]
     fn expected_costs_follow_the_calls() {
         let candidates = fleet();
-        let arms = enumerate(&candidates, true, 3, 0);
+        let arms = enumerate(&candidates, true, 3, 0, 3.0);
         let vote = arms.iter().find(|a| a.pattern == Pattern::VoteOf3).unwrap();
         let top3: f64 = candidates.generate[..3].iter().map(|c| c.cost_usd).sum();
         assert!((vote.expected_cost - top3).abs() < 1e-12);

@@ -9,13 +9,15 @@
 //!    vector, embedding each role text once per process).
 //! 2. **Arms.** Each pattern of the library ([`Pattern`]: `single`,
 //!    `vote-of-3`, `generate-test-revise`, `generate-review-revise`,
-//!    `ensemble-judge`, `plan-solve-verify`) is bound to agents: an arm is a
-//!    pattern plus the agents of its main steps, enumerated over the top
-//!    [`DesignerConfig::candidates_per_role`] candidates of their roles;
-//!    single-agent arms add [`DesignerConfig::explore_generators`]
-//!    generators from deeper in the router's list, chosen by the upper
-//!    confidence bound of their quality, so a generator the router ranks
-//!    low still gets tried (and kept, if it proves good).
+//!    `ensemble-judge`, `plan-solve-verify`, `generate-test-escalate`) is
+//!    bound to agents: an arm is a pattern plus the agents of its main
+//!    steps, enumerated over the top [`DesignerConfig::candidates_per_role`]
+//!    candidates of their roles; single-agent and cascade arms add
+//!    [`DesignerConfig::explore_generators`] generators from deeper in the
+//!    router's list, chosen by the upper confidence bound of their quality,
+//!    so a generator the router ranks low still gets tried (and kept, if it
+//!    proves good). A cascade escalates to the best other generator of
+//!    that pool by quality net of cost.
 //! 3. **Choice.** Arms whose expected cost exceeds the budget are dropped;
 //!    each other arm is valued by a Thompson sample of its score on queries
 //!    like this one (kNN-smoothed Beta posteriors over the case memory, see
@@ -372,6 +374,7 @@ impl Designer {
             task.tests,
             self.config.candidates_per_role,
             self.config.explore_generators,
+            self.config.lambda_per_usd,
         );
         let posteriors = {
             let memory = self.store.read();
@@ -565,7 +568,7 @@ mod tests {
         let candidates = fleet();
         let task = request(1.0).task.unwrap();
         let roles = Roles::new("q", &task);
-        let arms = arms::enumerate(&candidates, true, 3, 0);
+        let arms = arms::enumerate(&candidates, true, 3, 0, 3.0);
         for p in Pattern::ALL {
             assert!(arms.iter().any(|a| a.pattern == p), "{p:?} has an arm");
         }

@@ -11,6 +11,9 @@
 //! rather than in a `test` step before it: a loop reads one input, the
 //! answer, and a loop that stops once the tests pass calls its repairer
 //! only when the answer fails, which is what its expected cost counts on.
+//! The cascade (`generate-test-escalate`) is the same loop with `generate`
+//! as its body and another generator as its agent: a second opinion paid
+//! for only when the first answer fails.
 
 use switchyard_schemas::design::{Pattern, TaskKind, TaskProfile};
 use switchyard_schemas::route::RouteCandidate;
@@ -24,6 +27,10 @@ pub const REPAIR_ROUNDS: u32 = 2;
 /// Repair rounds of `plan-solve-verify`, whose plan already made the first
 /// answer more deliberate.
 pub const VERIFY_ROUNDS: u32 = 1;
+/// Fresh answers of `generate-test-escalate`: one second opinion, the step
+/// of a cascade that pays; a third agent would be asked rarely and cost a
+/// third slot to learn.
+pub const ESCALATE_ROUNDS: u32 = 1;
 
 /// Role of the vote step, which no agent takes.
 const VOTE_ROLE: &str = "pick the most common answer among the candidates";
@@ -110,7 +117,10 @@ fn one_line(text: &str) -> String {
 
 /// Whether the pattern runs tests, so it needs a task with tests.
 pub fn needs_tests(pattern: Pattern) -> bool {
-    matches!(pattern, Pattern::GenerateTestRevise | Pattern::PlanSolveVerify)
+    matches!(
+        pattern,
+        Pattern::GenerateTestRevise | Pattern::PlanSolveVerify | Pattern::GenerateTestEscalate
+    )
 }
 
 /// A pinned step's role, and whether it is a main slot: the arm enumerates
@@ -143,7 +153,16 @@ pub fn slots(pattern: Pattern) -> &'static [Slot] {
         }
         Pattern::EnsembleJudge => const { &[main(Role::Judge)] },
         Pattern::PlanSolveVerify => const { &[main(Role::Generate), top(Role::Plan), top(Role::Revise)] },
+        // The second generator is not a slot: it is the arm's escalation,
+        // chosen per first generator (`arms::escalation`).
+        Pattern::GenerateTestEscalate => const { &[main(Role::Generate)] },
     }
+}
+
+/// Whether the pattern's main generator comes from the single-agent pool,
+/// explorers included: the patterns that cost about one generator call.
+pub fn generator_pool(pattern: Pattern) -> bool {
+    matches!(pattern, Pattern::Single | Pattern::GenerateTestEscalate)
 }
 
 /// Whether the pattern fans out to the top [`ENSEMBLE_N`] generate agents.
@@ -151,11 +170,13 @@ pub fn has_ensemble(pattern: Pattern) -> bool {
     matches!(pattern, Pattern::VoteOf3 | Pattern::EnsembleJudge)
 }
 
-/// The agents of one arm: one per pinned role, and the ensemble's.
+/// The agents of one arm: one per pinned role, the ensemble's, and the
+/// generator a failing answer escalates to.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Binding<'a> {
     agents: [Option<&'a RouteCandidate>; 5],
     ensemble: &'a [RouteCandidate],
+    escalation: Option<&'a RouteCandidate>,
 }
 
 impl<'a> Binding<'a> {
@@ -165,6 +186,10 @@ impl<'a> Binding<'a> {
 
     pub fn ensemble(&mut self, agents: &'a [RouteCandidate]) {
         self.ensemble = agents;
+    }
+
+    pub fn escalate_to(&mut self, agent: &'a RouteCandidate) {
+        self.escalation = Some(agent);
     }
 
     fn agent(&self, role: Role) -> Option<&'a RouteCandidate> {
@@ -325,6 +350,11 @@ pub fn steps<'a>(pattern: Pattern, binding: &Binding<'a>) -> Option<Vec<Step<'a>
                 repair("verify", &["solve"], g, agent(Role::Revise)?, VERIFY_ROUNDS),
             ]
         }
+        Pattern::GenerateTestEscalate => {
+            let g = agent(Role::Generate)?;
+            let e = binding.escalation?;
+            vec![generate(g), escalate(g, e)]
+        }
     })
 }
 
@@ -389,6 +419,29 @@ fn repair<'a>(
     )
 }
 
+/// A loop asking `second` for a fresh answer when `first`'s fails the tests.
+/// The round sees the failed answer and the test report, as any loop round
+/// does: a second opinion that knows what went wrong.
+fn escalate<'a>(first: &RouteCandidate, second: &'a RouteCandidate) -> Step<'a> {
+    step(
+        "escalate",
+        Op::Loop,
+        Some(Role::Generate),
+        &["generate"],
+        NodeParams {
+            body: Some(Op::Generate),
+            until: Some(Until::TestsPass),
+            max_rounds: Some(ESCALATE_ROUNDS),
+            ..NodeParams::default()
+        },
+        Calls::Rounds {
+            agent: second,
+            max_rounds: ESCALATE_ROUNDS,
+            need: failure(first),
+        },
+    )
+}
+
 /// Chance an agent's answer fails: one minus the router's quality estimate.
 pub fn failure(agent: &RouteCandidate) -> f64 {
     (1.0 - agent.quality.mean).clamp(0.0, 1.0)
@@ -445,7 +498,14 @@ mod tests {
     #[test]
     fn only_testing_patterns_need_tests() {
         let testing: Vec<Pattern> = Pattern::ALL.into_iter().filter(|&p| needs_tests(p)).collect();
-        assert_eq!(testing, [Pattern::GenerateTestRevise, Pattern::PlanSolveVerify]);
+        assert_eq!(
+            testing,
+            [
+                Pattern::GenerateTestRevise,
+                Pattern::PlanSolveVerify,
+                Pattern::GenerateTestEscalate
+            ]
+        );
         for p in Pattern::ALL {
             let mains = slots(p).iter().take_while(|s| s.main).count();
             assert!(
