@@ -269,6 +269,56 @@ impl Catalog {
         Ok(response)
     }
 
+    /// Publishes many manifests as `principal` in one durable store commit
+    /// (all or nothing, see [`Registry::publish_batch`]) and indexes every
+    /// created version before returning, like [`Catalog::publish`] does for
+    /// one. For bulk imports, where a commit per version would spend most of
+    /// its time waiting for fsync.
+    pub async fn publish_batch(
+        self: &Arc<Self>,
+        principal: &Principal,
+        manifests: Vec<AgentManifest>,
+    ) -> Result<Vec<PublishResponse>> {
+        principal.require(Scope::Publish)?;
+        let mut items = Vec::with_capacity(manifests.len());
+        for manifest in manifests {
+            let vectors = self.vectors_for(&manifest).await?;
+            items.push((manifest, vectors));
+        }
+        let (this, principal) = (self.clone(), principal.clone());
+        tokio::task::spawn_blocking(move || this.commit_publish_batch(&principal, items))
+            .await
+            .map_err(|e| {
+                RegistryError::from(EmbedError::Worker {
+                    message: format!("publish task failed: {e}"),
+                })
+            })?
+    }
+
+    /// The synchronous half of [`Catalog::publish_batch`].
+    pub fn commit_publish_batch(
+        &self,
+        principal: &Principal,
+        items: Vec<(AgentManifest, VersionVectors)>,
+    ) -> Result<Vec<PublishResponse>> {
+        let _w = self.write.lock().unwrap_or_else(PoisonError::into_inner);
+        let responses = self.store.publish_batch(principal, items)?;
+        let mut created: Vec<&str> = responses
+            .iter()
+            .filter(|r| r.created)
+            .map(|r| r.name.as_str())
+            .collect();
+        created.sort_unstable();
+        created.dedup();
+        for name in created {
+            self.resync(name)?;
+        }
+        if let Some(seq) = responses.iter().filter(|r| r.created).map(|r| r.seq).max() {
+            self.applied_seq.store(seq, Ordering::Release);
+        }
+        Ok(responses)
+    }
+
     /// The capability vectors of a manifest: each skill's client vector when
     /// it sent one (checked against the server's space), otherwise one
     /// vector per text of [`skill_texts`].
