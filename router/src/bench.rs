@@ -29,7 +29,7 @@ use std::time::Instant;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
-use switchyard_registry::embedder::{EmbeddingService, ServiceConfig};
+use switchyard_registry::embedder::{Embedder, EmbeddingService, OnnxEmbedder, ServiceConfig};
 use switchyard_registry::index::IndexConfig;
 use switchyard_registry::{AuthMode, Catalog, Principal, Registry};
 use switchyard_schemas::manifest::{
@@ -88,18 +88,18 @@ pub struct RoutingBenchReport {
 }
 
 #[derive(Debug, Deserialize)]
-struct ToolLine {
-    name: String,
-    description: String,
+pub(crate) struct ToolLine {
+    pub name: String,
+    pub description: String,
 }
 
 #[derive(Debug, Deserialize)]
-struct QueryLine {
-    query: String,
-    tools: Vec<String>,
+pub(crate) struct QueryLine {
+    pub query: String,
+    pub tools: Vec<String>,
 }
 
-fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
+pub(crate) fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
     let file = std::fs::File::open(path).map_err(|source| RouterError::Io {
         path: path.to_owned(),
         source,
@@ -119,6 +119,38 @@ fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
         );
     }
     Ok(out)
+}
+
+/// A temporary directory for a benchmark's registry.
+pub(crate) fn temp_dir() -> Result<tempfile::TempDir> {
+    tempfile::tempdir().map_err(|source| RouterError::Io {
+        path: std::env::temp_dir(),
+        source,
+    })
+}
+
+/// Loads the committed model on a blocking thread (it takes a second).
+pub(crate) async fn load_embedder() -> Result<Arc<OnnxEmbedder>> {
+    Ok(Arc::new(
+        tokio::task::spawn_blocking(OnnxEmbedder::load_default)
+            .await
+            .map_err(|e| RouterError::Worker(e.to_string()))??,
+    ))
+}
+
+/// Opens (or creates) a dev-mode registry and its catalog under `dir`, as
+/// the server does at start (default index settings), the blocking work
+/// off the async threads.
+pub(crate) async fn open_catalog(dir: &Path, embedder: Arc<dyn Embedder>) -> Result<Arc<Catalog>> {
+    let service = EmbeddingService::new(embedder, ServiceConfig::default());
+    let path = dir.to_owned();
+    let catalog = tokio::task::spawn_blocking(move || {
+        let store = Arc::new(Registry::open(&path, AuthMode::Dev)?);
+        Catalog::open(store, service, &path, IndexConfig::default())
+    })
+    .await
+    .map_err(|e| RouterError::Worker(e.to_string()))??;
+    Ok(Arc::new(catalog))
 }
 
 /// A valid agent name for a tool id: `bench/<slug>`, made unique.
@@ -187,7 +219,7 @@ fn manifest(name: &str, tool: &ToolLine) -> AgentManifest {
     }
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -206,23 +238,8 @@ pub async fn run_routing_bench(cfg: &RoutingBenchConfig) -> Result<RoutingBenchR
         queries.shuffle(&mut rng);
         queries.truncate(limit);
     }
-    let dir = tempfile::tempdir().map_err(|source| RouterError::Io {
-        path: std::env::temp_dir(),
-        source,
-    })?;
-    let embedder = tokio::task::spawn_blocking(switchyard_registry::embedder::OnnxEmbedder::load_default)
-        .await
-        .map_err(|e| RouterError::Worker(e.to_string()))??;
-    let service = EmbeddingService::new(Arc::new(embedder), ServiceConfig::default());
-    let store = Arc::new(Registry::open(dir.path(), AuthMode::Dev)?);
-    let catalog = {
-        let (store, service, path) = (store.clone(), service.clone(), dir.path().to_owned());
-        Arc::new(
-            tokio::task::spawn_blocking(move || Catalog::open(store, service, &path, IndexConfig::default()))
-                .await
-                .map_err(|e| RouterError::Worker(e.to_string()))??,
-        )
-    };
+    let dir = temp_dir()?;
+    let catalog = open_catalog(dir.path(), load_embedder().await?).await?;
     let principal = Principal::superuser("bench", "bench");
     let mut taken = HashSet::new();
     let mut agent_of: HashMap<String, String> = HashMap::new();

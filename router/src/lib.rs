@@ -7,6 +7,8 @@
 //! - [`quality`]: Beta posteriors with cold-start priors, Thompson samples.
 //! - [`stats`]: durable per-(agent version, skill) feedback statistics.
 //! - [`bench`]: the routing-accuracy benchmark (`switchyard bench routing`).
+//! - [`latency_bench`]: route latency at catalogue scale against the
+//!   performance goals (`switchyard bench route`).
 //! - [`error`]: the crate's error type.
 //!
 //! [`Router`] ties them together; HTTP lives in the `switchyard` binary.
@@ -15,6 +17,7 @@
 
 pub mod bench;
 pub mod error;
+pub mod latency_bench;
 pub mod quality;
 pub mod route;
 pub mod stats;

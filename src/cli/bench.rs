@@ -1,4 +1,4 @@
-//! `switchyard bench`: offline benchmarks in a temporary store, printing
+//! `switchyard bench`: offline benchmarks in a local store, printing
 //! their JSON report (and writing it with `--out`).
 
 use std::path::Path;
@@ -7,6 +7,7 @@ use anyhow::Context;
 use serde::Serialize;
 use switchyard_registry::index::{IndexBenchConfig, run_index_bench};
 use switchyard_router::bench::{RoutingBenchConfig, run_routing_bench};
+use switchyard_router::latency_bench::{RouteBenchConfig, run_route_bench};
 
 use super::BenchCommand;
 use crate::workflow_bench::{WorkflowBenchConfig, run_workflow_bench, write_plot};
@@ -68,6 +69,28 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             if let Some(plot) = &plot {
                 write_plot(&report, plot).with_context(|| format!("writing {}", plot.display()))?;
             }
+            emit(&report, out.as_deref())
+        }
+        BenchCommand::Route {
+            skills,
+            skills_per_agent,
+            queries,
+            seed,
+            data_dir,
+            tools,
+            texts,
+            out,
+        } => {
+            let report = run_route_bench(&RouteBenchConfig {
+                skills,
+                skills_per_agent,
+                queries,
+                seed,
+                data_dir,
+                tools,
+                texts,
+            })
+            .await?;
             emit(&report, out.as_deref())
         }
         BenchCommand::Index {

@@ -47,7 +47,7 @@ pub enum Command {
     },
     /// Ask a running server which agents can do a task.
     Route(RouteArgs),
-    /// Measure routing accuracy or index speed (offline, in a temporary store).
+    /// Measure routing accuracy and latency, index speed or workflows (offline, in a local store).
     Bench {
         #[command(subcommand)]
         command: BenchCommand,
@@ -253,6 +253,34 @@ pub enum BenchCommand {
         /// Write every run's rollout (spec, trace, score) here, one JSONL file per arm.
         #[arg(long)]
         traces: Option<PathBuf>,
+    },
+    /// Route latency at catalogue scale (synthetic agents in a real
+    /// registry) against the goals: vector p99 ≤ 1 ms, text p50 ≤ 5 ms.
+    Route {
+        /// Skills (index rows) to register.
+        #[arg(long, default_value_t = 10_000)]
+        skills: usize,
+        #[arg(long, default_value_t = 4)]
+        skills_per_agent: usize,
+        /// Timed queries per case.
+        #[arg(long, default_value_t = 1_000)]
+        queries: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Keep the registry here and reuse it on the next run with the same
+        /// data instead of republishing and rebuilding the graphs (minutes
+        /// at 100k skills); default: a temporary directory.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Tool catalogue whose embeddings are the skill clusters' centres.
+        #[arg(long, default_value = "datasets/metatool/tools.jsonl")]
+        tools: PathBuf,
+        /// Labelled queries whose texts the text case routes.
+        #[arg(long, default_value = "datasets/metatool/queries.jsonl")]
+        texts: PathBuf,
+        /// Write the report as JSON here.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Capability-index build, snapshot and filtered search on synthetic vectors.
     Index {
