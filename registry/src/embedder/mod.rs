@@ -56,6 +56,8 @@ mod onnx;
 mod service;
 mod skill;
 mod space;
+#[cfg(target_arch = "x86_64")]
+mod vnni;
 
 use std::path::PathBuf;
 

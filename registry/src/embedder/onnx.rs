@@ -16,8 +16,9 @@
 //!   matmul over the original int8 weight, with the activations split into
 //!   two int8 rows so that they keep ~15 bits of precision (see `int8.rs`).
 //!   That reads 10.6 MB of weights per call instead of 42 MB of f32 and runs
-//!   on tract's AVX-512 VNNI kernels: 16-token query 9.0 → 6.0 ms p50 on
-//!   the shared bench machine (`docs/benchmarks.md`).
+//!   on AVX-512 VNNI: 16-token query 9.0 → 6.0 ms p50 on the shared bench
+//!   machine with tract's kernels, then → 3.7 ms with one fused op per
+//!   matmul (`vnni.rs`, `docs/benchmarks.md`).
 //! - Single short texts (queries) run on a plan optimised for their concrete
 //!   `[1, S]` shape, which resolves all shape arithmetic at optimisation time
 //!   and was 15–20 % faster than the symbolic plan for 4–16-token queries.
