@@ -218,11 +218,9 @@ pub(super) fn quantize_matmuls(model: &mut TypedModel) -> TractResult<usize> {
 /// The whole rewrite as one fused op, where the CPU has one for it: see
 /// `vnni.rs`. `None` leaves it to tract's ops.
 ///
-/// Unoptimised builds keep tract's ops too: in the dev profile only the
-/// dependencies are optimised, and the kernel's intrinsics, each a function
-/// call there, made `tests/embedder.rs` take 120 s instead of 9 s. The fused
-/// op is checked against a reference in its unit tests, and end to end by
-/// `cargo test --release -p switchyard-registry --test embedder`.
+/// The dev profile optimises this crate (the workspace `Cargo.toml`): the
+/// kernel's intrinsics are function calls when unoptimised, which made
+/// `tests/embedder.rs` take 120 s instead of 9 s.
 fn fused_linear(
     weights: &[&Tensor],
     scales: &[&Tensor],
@@ -230,8 +228,7 @@ fn fused_linear(
     widths: &[usize],
 ) -> TractResult<Option<Box<dyn TypedOp>>> {
     #[cfg(target_arch = "x86_64")]
-    if !cfg!(debug_assertions)
-        && super::vnni::available()
+    if super::vnni::available()
         && widths.iter().all(|w| w.is_multiple_of(super::vnni::LANES))
     {
         let weight = super::vnni::PackedWeight::new(
