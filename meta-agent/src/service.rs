@@ -148,12 +148,13 @@ impl MetaAgent {
         let score = self.executor.score(principal, request, &mut trace).await?;
         if let Some(score) = &score {
             self.executor
-                .feedback(principal, &request.query, &trace, score.value)
+                .feedback(principal, &request.query, &spec, &trace, score.value)
                 .await;
             if let Some(design) = &design {
-                let case = design.case(score.value, trace.cost_usd);
+                let mut cases = vec![design.case(score.value, trace.cost_usd)];
+                cases.extend(design.counterfactual_cases(&trace, score.value));
                 let designer = self.designer.clone();
-                tokio::task::spawn_blocking(move || designer.record(&case))
+                tokio::task::spawn_blocking(move || cases.iter().try_for_each(|case| designer.record(case)))
                     .await
                     .map_err(|e| MetaAgentError::Worker {
                         message: e.to_string(),

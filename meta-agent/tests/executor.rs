@@ -643,7 +643,7 @@ async fn a_loop_revises_until_the_tests_pass_then_scores_and_credits_its_agents(
 
     let credited = w
         .exec
-        .feedback(&w.principal, &req.query, &trace, score.value)
+        .feedback(&w.principal, &req.query, &s, &trace, score.value)
         .await;
     assert_eq!(credited, 3);
     let key = |agent: &str| StatsKey {
@@ -651,15 +651,19 @@ async fn a_loop_revises_until_the_tests_pass_then_scores_and_credits_its_agents(
         version: "1.0.0".into(),
         skill: "main".into(),
     };
+    // The run scored 1, but only the last repair earned it: the coder's
+    // answer and the first repair failed the loop's tests.
     let fixer = w.exec.router().stats().get(&key("fixer")).unwrap();
-    // Outcomes decay with age, so two successes weigh a little under 2.
-    assert_eq!((fixer.calls, fixer.failures), (2, 0.0));
-    assert!(fixer.successes > 1.9, "{fixer:?}");
-    assert_eq!(w.exec.router().stats().get(&key("coder")).unwrap().calls, 1);
+    assert_eq!(fixer.calls, 2);
+    // Outcomes decay with age, so one success weighs a little under 1.
+    assert!(fixer.successes > 0.9 && fixer.successes <= 1.0, "{fixer:?}");
+    assert!(fixer.failures > 0.9 && fixer.failures <= 1.0, "{fixer:?}");
+    let coder = w.exec.router().stats().get(&key("coder")).unwrap();
+    assert_eq!((coder.calls, coder.successes), (1, 0.0), "{coder:?}");
 }
 
 #[tokio::test]
-async fn a_cascade_asks_a_second_agent_only_when_the_tests_fail() {
+async fn a_cascade_asks_a_second_agent_only_when_the_tests_fail_and_credits_it_alone() {
     let w = world(
         &[agent("cheap", CODER, 0.01), agent("strong", CODER, 0.05)],
         config(),
@@ -709,8 +713,23 @@ async fn a_cascade_asks_a_second_agent_only_when_the_tests_fail() {
         .unwrap();
     assert_eq!(score.value, 1.0);
     assert!((trace.cost_usd - 0.06).abs() < 1e-9, "{}", trace.cost_usd);
+    assert_eq!(
+        w.exec.feedback(&w.principal, &req.query, &s, &trace, 1.0).await,
+        2
+    );
+    let record = |agent: &str| {
+        let key = StatsKey {
+            agent: format!("acme/{agent}"),
+            version: "1.0.0".into(),
+            skill: "main".into(),
+        };
+        w.exec.router().stats().get(&key).unwrap()
+    };
+    // The cheap agent's answer failed the tests: the run's 1 is not its.
+    assert_eq!((record("cheap").successes, record("cheap").failures), (0.0, 1.0));
+    assert!(record("strong").successes > 0.9 && record("strong").failures == 0.0);
 
-    // An answer that passes is not escalated.
+    // An answer that passes is not escalated, and its agent earns the score.
     w.server
         .set("cheap", Mode::ok("def add(a, b):\n    return b + a\n", 0.01));
     let trace = w.exec.run(&w.principal, &s, &req).await.unwrap();
@@ -718,6 +737,11 @@ async fn a_cascade_asks_a_second_agent_only_when_the_tests_fail() {
     assert!(node(&trace, "escalate").calls.is_empty());
     assert_eq!(trace.output, Some(json!("def add(a, b):\n    return b + a\n")));
     assert!((trace.cost_usd - 0.01).abs() < 1e-9, "{}", trace.cost_usd);
+    assert_eq!(
+        w.exec.feedback(&w.principal, &req.query, &s, &trace, 1.0).await,
+        1
+    );
+    assert!(record("cheap").successes > 0.9);
 }
 
 #[tokio::test]
@@ -726,7 +750,7 @@ async fn failed_calls_are_credited_with_zero() {
     w.server.set("broken", Mode::Status(404));
     let s = spec(vec![step("g", Op::Generate, "broken", &[])], "g");
     let trace = w.exec.run(&w.principal, &s, &request("Hi.")).await.unwrap();
-    assert_eq!(w.exec.feedback(&w.principal, "Hi.", &trace, 1.0).await, 1);
+    assert_eq!(w.exec.feedback(&w.principal, "Hi.", &s, &trace, 1.0).await, 1);
     let key = StatsKey {
         agent: "acme/broken".into(),
         version: "1.0.0".into(),

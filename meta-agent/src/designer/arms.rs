@@ -69,6 +69,16 @@ impl AgentPrior {
     }
 }
 
+/// An arm's key: the pattern and its main agents' pins, e.g.
+/// `single(acme/a@=1.0.0)`.
+pub fn key(pattern: Pattern, mains: &[String]) -> String {
+    if mains.is_empty() {
+        pattern.as_str().to_string()
+    } else {
+        format!("{}({})", pattern.as_str(), mains.join(", "))
+    }
+}
+
 /// The generator a cascade escalates to after `first`: of the pool's
 /// others, the one with the best expected gain when asked, its quality
 /// estimate less `lambda` times its cost (the reward's price of a dollar).
@@ -170,11 +180,7 @@ pub fn enumerate(
             }
             if let Some(steps) = patterns::steps(pattern, &binding) {
                 let costs: Vec<f64> = steps.iter().map(|s| cost::expected(&s.calls)).collect();
-                let key = if mains.is_empty() {
-                    pattern.as_str().to_string()
-                } else {
-                    format!("{}({})", pattern.as_str(), mains.join(", "))
-                };
+                let key = key(pattern, &mains);
                 arms.push(Arm {
                     pattern,
                     key,

@@ -61,7 +61,8 @@ use switchyard_schemas::FieldError;
 use switchyard_schemas::design::{ArmValue, DesignRequest, DesignResponse, DesignerStats, Pattern, TaskKind};
 use switchyard_schemas::manifest::CapabilityVector;
 use switchyard_schemas::route::{RouteCandidate, RouteRequest};
-use switchyard_schemas::workflow::{MAX_NODES, WorkflowSpec, validate_workflow};
+use switchyard_schemas::run::{NodeOutcome, RunTrace};
+use switchyard_schemas::workflow::{MAX_NODES, Op, Until, WorkflowSpec, validate_workflow};
 
 pub use patterns::{Role, Roles};
 
@@ -199,6 +200,57 @@ impl Design {
             score,
             cost_usd,
         }
+    }
+}
+
+impl Design {
+    /// What the run of this design says about arms that did not run: the
+    /// single-agent arm of a generator whose answer a loop then tested.
+    /// A loop that stops once the tests pass and ran no round means the
+    /// generator's answer alone scored the run's `score`; one that ran a
+    /// round means the answer failed the tests, so alone it would have
+    /// scored 0. Both are what `single(generator)` would have recorded on
+    /// this query, so cascades and repair loops teach the policy about
+    /// single agents too, which is all a task without tests can use.
+    pub fn counterfactual_cases(&self, trace: &RunTrace, score: f64) -> Vec<Case> {
+        let spec = &self.response.spec;
+        let ran = |id: &str| trace.nodes.iter().find(|n| n.id == id);
+        let mut cases = Vec::new();
+        for generate in spec
+            .nodes
+            .iter()
+            .filter(|n| n.op == Op::Generate && n.inputs.is_empty())
+        {
+            let Some(pin) = &generate.agent else { continue };
+            let arm = arms::key(Pattern::Single, std::slice::from_ref(pin));
+            if arm == self.response.arm {
+                continue;
+            }
+            let Some(first) = ran(&generate.id).filter(|n| n.outcome == NodeOutcome::Ok) else {
+                continue;
+            };
+            let tested_by = spec.nodes.iter().find(|n| {
+                n.op == Op::Loop
+                    && n.params.until == Some(Until::TestsPass)
+                    && n.inputs == [generate.id.clone()]
+            });
+            let Some(check) = tested_by.and_then(|n| ran(&n.id)) else {
+                continue;
+            };
+            if check.outcome != NodeOutcome::Ok {
+                continue;
+            }
+            cases.push(Case {
+                query_vector: self.query_vector.clone(),
+                pattern: Pattern::Single,
+                arm,
+                agents: vec![pin.clone()],
+                nodes: 1,
+                score: if check.calls.is_empty() { score } else { 0.0 },
+                cost_usd: first.cost_usd,
+            });
+        }
+        cases
     }
 }
 
@@ -697,6 +749,82 @@ mod tests {
             .map(|seed| design(&designer, &greedy, seed).unwrap().response.arm)
             .collect();
         assert_eq!(arms.len(), 1);
+    }
+
+    #[test]
+    fn a_tested_generators_answer_records_what_its_single_arm_would_have_scored() {
+        use switchyard_schemas::run::{CallTrace, NodeTrace, RunStatus};
+        let dir = tempfile::tempdir().unwrap();
+        let designer = designer(dir.path());
+        let mut d = design(&designer, &request(1.0), 1).unwrap();
+        let candidates = fleet();
+        let arms = arms::enumerate(&candidates, true, 3, 0, 3.0);
+        let cascade = arms
+            .iter()
+            .find(|a| a.pattern == Pattern::GenerateTestEscalate)
+            .unwrap();
+        let roles = Roles::new("q", &request(1.0).task.unwrap());
+        d.response.arm = cascade.key.clone();
+        d.response.pattern = cascade.pattern;
+        d.response.spec.nodes = cascade.steps.iter().map(|s| s.node(&roles, None)).collect();
+        let node = |id: &str, op: Op, calls: usize| NodeTrace {
+            id: id.into(),
+            op,
+            outcome: NodeOutcome::Ok,
+            error: None,
+            agent: None,
+            version: None,
+            skill: None,
+            attempts: calls as u32,
+            latency_ms: 1,
+            cost_usd: 0.002,
+            input_bytes: 2,
+            output_bytes: 2,
+            tests: None,
+            calls: (0..calls)
+                .map(|_| CallTrace {
+                    agent: "acme/gen-b".into(),
+                    version: "1.0.0".into(),
+                    skill: "skill".into(),
+                    attempts: 1,
+                    latency_ms: 1,
+                    cost_usd: 0.01,
+                    ok: true,
+                    error: None,
+                    over_reservation: false,
+                })
+                .collect(),
+        };
+        let trace = |escalated: usize| RunTrace {
+            run_id: "r".into(),
+            status: RunStatus::Succeeded,
+            output: None,
+            error: None,
+            cost_usd: 0.002,
+            budget_usd: 1.0,
+            latency_ms: 2,
+            nodes: vec![
+                node("generate", Op::Generate, 1),
+                node("escalate", Op::Loop, escalated),
+            ],
+            score: None,
+        };
+        // Not escalated: the first answer alone scored the run's 0.9.
+        let cases = d.counterfactual_cases(&trace(0), 0.9);
+        assert_eq!(cases.len(), 1);
+        assert_eq!(cases[0].arm, "single(acme/gen-a@=1.0.0)");
+        assert_eq!(
+            (cases[0].pattern, cases[0].score, cases[0].nodes),
+            (Pattern::Single, 0.9, 1)
+        );
+        // Escalated: the first answer failed the tests.
+        let cases = d.counterfactual_cases(&trace(1), 1.0);
+        assert_eq!(cases[0].score, 0.0);
+        // A single arm's own run teaches nothing more.
+        let single = arms.iter().find(|a| a.pattern == Pattern::Single).unwrap();
+        d.response.arm = single.key.clone();
+        d.response.spec.nodes = single.steps.iter().map(|s| s.node(&roles, None)).collect();
+        assert!(d.counterfactual_cases(&trace(0), 1.0).is_empty());
     }
 
     #[test]
