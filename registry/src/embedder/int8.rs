@@ -228,9 +228,7 @@ fn fused_linear(
     widths: &[usize],
 ) -> TractResult<Option<Box<dyn TypedOp>>> {
     #[cfg(target_arch = "x86_64")]
-    if super::vnni::available()
-        && widths.iter().all(|w| w.is_multiple_of(super::vnni::LANES))
-    {
+    if super::vnni::available() && widths.iter().all(|w| w.is_multiple_of(super::vnni::LANES)) {
         let weight = super::vnni::PackedWeight::new(
             &Tensor::stack_tensors(1, weights)?,
             &Tensor::stack_tensors(0, scales)?,
