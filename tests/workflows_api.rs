@@ -178,10 +178,26 @@ async fn a_designed_workflow_runs_scores_and_feeds_back() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(empty, Value::Null, "another tenant exports nothing");
 
-    // The designer learned from both designed runs.
+    // The designer learned from both designed runs, and from each answer a
+    // loop tested, what its generator alone would have scored.
+    let tested_answers = lines
+        .iter()
+        .flat_map(|l| l["spec"]["nodes"].as_array().unwrap())
+        .filter(|n| {
+            n["op"] == "loop" && n["params"]["until"] == "tests_pass" && n["inputs"] == json!(["generate"])
+        })
+        .count();
     let (status, stats) = app.get("/v1/designer/stats", ADMIN_TOKEN).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(stats["cases"], 2, "{stats}");
+    assert_eq!(stats["cases"], 2 + tested_answers, "{stats}");
+    let singles = stats["patterns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["pattern"] == "single")
+        .map(|p| p["cases"].as_u64().unwrap())
+        .sum::<u64>();
+    assert!(singles as usize >= tested_answers, "{stats}");
 
     app.stop().await;
     server.stop().await.unwrap();
