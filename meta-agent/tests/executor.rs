@@ -17,6 +17,7 @@ use switchyard_meta_agent::executor::{
 use switchyard_meta_agent::router::registry::embedder::{EmbeddingService, OnnxEmbedder, ServiceConfig};
 use switchyard_meta_agent::router::registry::index::IndexConfig;
 use switchyard_meta_agent::router::registry::{AuthMode, Catalog, Principal, Registry};
+use switchyard_meta_agent::router::stats::Record;
 use switchyard_meta_agent::router::{Router, StatsKey};
 use switchyard_meta_agent::scorers::sandbox::{Sandbox, SandboxConfig};
 use switchyard_schemas::manifest::{
@@ -189,6 +190,50 @@ fn request(query: &str) -> RunRequest {
 
 fn node<'a>(trace: &'a RunTrace, id: &str) -> &'a switchyard_schemas::run::NodeTrace {
     trace.nodes.iter().find(|n| n.id == id).unwrap()
+}
+
+/// A loop pinned to `acme/<agent>` running `body` on `input` until the
+/// tests pass, at most `max_rounds` times.
+fn until_pass(id: &str, agent: &str, input: &str, body: Op, max_rounds: u32) -> Node {
+    let mut node = step(id, Op::Loop, agent, &[input]);
+    node.params = NodeParams {
+        max_rounds: Some(max_rounds),
+        body: Some(body),
+        until: Some(Until::TestsPass),
+        ..NodeParams::default()
+    };
+    node
+}
+
+/// "Write add(a, b)", with `tests` for the workflow and `hidden` for the
+/// score.
+fn add_request(tests: &str, hidden: &str) -> RunRequest {
+    RunRequest {
+        query: "Write add(a, b) returning the sum.".into(),
+        task: Some(TaskSpec {
+            id: "add".into(),
+            context: None,
+            entry_point: Some("add".into()),
+            tests: Some(tests.into()),
+        }),
+        scorer: Some(ScorerSpec::Tests {
+            source: hidden.into(),
+            entry_point: "add".into(),
+        }),
+        ..RunRequest::default()
+    }
+}
+
+impl World {
+    /// The router's record of `acme/<agent>` 1.0.0's skill `main`.
+    fn record(&self, agent: &str) -> Record {
+        let key = StatsKey {
+            agent: format!("acme/{agent}"),
+            version: "1.0.0".into(),
+            skill: "main".into(),
+        };
+        self.exec.router().stats().get(&key).unwrap()
+    }
 }
 
 #[tokio::test]
@@ -587,30 +632,12 @@ async fn a_loop_revises_until_the_tests_pass_then_scores_and_credits_its_agents(
             cost: Some(0.02),
         },
     );
-    let mut fix = step("fix", Op::Loop, "fixer", &["gen"]);
-    fix.params = NodeParams {
-        max_rounds: Some(4),
-        body: Some(Op::Revise),
-        until: Some(Until::TestsPass),
-        ..NodeParams::default()
-    };
+    let fix = until_pass("fix", "fixer", "gen", Op::Revise, 4);
     let s = spec(vec![step("gen", Op::Generate, "coder", &[]), fix], "fix");
-    let req = RunRequest {
-        query: "Write add(a, b) returning the sum.".into(),
-        task: Some(TaskSpec {
-            id: "add".into(),
-            context: None,
-            entry_point: Some("add".into()),
-            tests: Some("def check(candidate):\n    assert candidate(2, 3) == 5\n".into()),
-        }),
-        scorer: Some(ScorerSpec::Tests {
-            source:
-                "def check(candidate):\n    assert candidate(-1, 1) == 0\n    assert candidate(2, 2) == 4\n"
-                    .into(),
-            entry_point: "add".into(),
-        }),
-        ..RunRequest::default()
-    };
+    let req = add_request(
+        "def check(candidate):\n    assert candidate(2, 3) == 5\n",
+        "def check(candidate):\n    assert candidate(-1, 1) == 0\n    assert candidate(2, 2) == 4\n",
+    );
     let mut trace = w.exec.run(&w.principal, &s, &req).await.unwrap();
     assert_eq!(
         trace.output,
@@ -646,19 +673,14 @@ async fn a_loop_revises_until_the_tests_pass_then_scores_and_credits_its_agents(
         .feedback(&w.principal, &req.query, &s, &trace, score.value)
         .await;
     assert_eq!(credited, 3);
-    let key = |agent: &str| StatsKey {
-        agent: format!("acme/{agent}"),
-        version: "1.0.0".into(),
-        skill: "main".into(),
-    };
     // The run scored 1, but only the last repair earned it: the coder's
     // answer and the first repair failed the loop's tests.
-    let fixer = w.exec.router().stats().get(&key("fixer")).unwrap();
+    let fixer = w.record("fixer");
     assert_eq!(fixer.calls, 2);
     // Outcomes decay with age, so one success weighs a little under 1.
     assert!(fixer.successes > 0.9 && fixer.successes <= 1.0, "{fixer:?}");
     assert!(fixer.failures > 0.9 && fixer.failures <= 1.0, "{fixer:?}");
-    let coder = w.exec.router().stats().get(&key("coder")).unwrap();
+    let coder = w.record("coder");
     assert_eq!((coder.calls, coder.successes), (1, 0.0), "{coder:?}");
 }
 
@@ -673,32 +695,13 @@ async fn a_cascade_asks_a_second_agent_only_when_the_tests_fail_and_credits_it_a
         .set("cheap", Mode::ok("def add(a, b):\n    return a - b\n", 0.01));
     w.server
         .set("strong", Mode::ok("def add(a, b):\n    return a + b\n", 0.05));
-    let mut escalate = step("escalate", Op::Loop, "strong", &["gen"]);
-    escalate.params = NodeParams {
-        max_rounds: Some(1),
-        body: Some(Op::Generate),
-        until: Some(Until::TestsPass),
-        ..NodeParams::default()
-    };
+    let escalate = until_pass("escalate", "strong", "gen", Op::Generate, 1);
     let s = spec(
         vec![step("gen", Op::Generate, "cheap", &[]), escalate],
         "escalate",
     );
     let tests = "def check(candidate):\n    assert candidate(2, 3) == 5\n";
-    let req = RunRequest {
-        query: "Write add(a, b) returning the sum.".into(),
-        task: Some(TaskSpec {
-            id: "add".into(),
-            context: None,
-            entry_point: Some("add".into()),
-            tests: Some(tests.into()),
-        }),
-        scorer: Some(ScorerSpec::Tests {
-            source: tests.into(),
-            entry_point: "add".into(),
-        }),
-        ..RunRequest::default()
-    };
+    let req = add_request(tests, tests);
     let mut trace = w.exec.run(&w.principal, &s, &req).await.unwrap();
     assert_eq!(trace.output, Some(json!("def add(a, b):\n    return a + b\n")));
     // The second agent answered afresh, told what failed.
@@ -717,17 +720,12 @@ async fn a_cascade_asks_a_second_agent_only_when_the_tests_fail_and_credits_it_a
         w.exec.feedback(&w.principal, &req.query, &s, &trace, 1.0).await,
         2
     );
-    let record = |agent: &str| {
-        let key = StatsKey {
-            agent: format!("acme/{agent}"),
-            version: "1.0.0".into(),
-            skill: "main".into(),
-        };
-        w.exec.router().stats().get(&key).unwrap()
-    };
     // The cheap agent's answer failed the tests: the run's 1 is not its.
-    assert_eq!((record("cheap").successes, record("cheap").failures), (0.0, 1.0));
-    assert!(record("strong").successes > 0.9 && record("strong").failures == 0.0);
+    assert_eq!(
+        (w.record("cheap").successes, w.record("cheap").failures),
+        (0.0, 1.0)
+    );
+    assert!(w.record("strong").successes > 0.9 && w.record("strong").failures == 0.0);
 
     // An answer that passes is not escalated, and its agent earns the score.
     w.server
@@ -741,7 +739,7 @@ async fn a_cascade_asks_a_second_agent_only_when_the_tests_fail_and_credits_it_a
         w.exec.feedback(&w.principal, &req.query, &s, &trace, 1.0).await,
         1
     );
-    assert!(record("cheap").successes > 0.9);
+    assert!(w.record("cheap").successes > 0.9);
 }
 
 #[tokio::test]
@@ -751,12 +749,7 @@ async fn failed_calls_are_credited_with_zero() {
     let s = spec(vec![step("g", Op::Generate, "broken", &[])], "g");
     let trace = w.exec.run(&w.principal, &s, &request("Hi.")).await.unwrap();
     assert_eq!(w.exec.feedback(&w.principal, "Hi.", &s, &trace, 1.0).await, 1);
-    let key = StatsKey {
-        agent: "acme/broken".into(),
-        version: "1.0.0".into(),
-        skill: "main".into(),
-    };
-    let record = w.exec.router().stats().get(&key).unwrap();
+    let record = w.record("broken");
     assert_eq!((record.successes, record.failures), (0.0, 1.0));
 }
 
