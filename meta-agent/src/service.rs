@@ -154,7 +154,7 @@ impl MetaAgent {
                 let mut cases = vec![design.case(score.value, trace.cost_usd)];
                 cases.extend(design.counterfactual_cases(&trace, score.value));
                 let designer = self.designer.clone();
-                tokio::task::spawn_blocking(move || cases.iter().try_for_each(|case| designer.record(case)))
+                tokio::task::spawn_blocking(move || designer.record_all(&cases))
                     .await
                     .map_err(|e| MetaAgentError::Worker {
                         message: e.to_string(),

@@ -28,8 +28,10 @@
 //!    An ensemble step stays unpinned (a node pins one agent): its agents
 //!    are the router's top three for the role, which its cost assumes.
 //!
-//! After the run, the caller records the [`Case`] ([`Design::case`]): its
-//! score and cost are kept apart, so the reward
+//! After the run, the caller records the [`Case`] ([`Design::case`]), and
+//! the single-agent cases the run's tests imply
+//! ([`Design::counterfactual_cases`]): a case's score and cost are kept
+//! apart, so the reward
 //! `score − λ·cost − μ·nodes` ([`DesignerConfig::reward`]) can be recomputed
 //! with other weights. Cases persist in `designer.redb` under the data
 //! directory, the oldest evicted beyond [`DesignerConfig::capacity`].
@@ -513,30 +515,14 @@ impl Designer {
 
     /// Records the outcome of a designed workflow durably (fsync).
     pub fn record(&self, case: &Case) -> Result<(), MetaAgentError> {
-        let invalid = |message: &str| MetaAgentError::InvalidCase {
-            message: message.to_string(),
-        };
-        if !(case.score.is_finite() && (0.0..=1.0).contains(&case.score)) {
-            return Err(invalid("score must be between 0 and 1"));
-        }
-        if !(case.cost_usd.is_finite() && case.cost_usd >= 0.0) {
-            return Err(invalid("cost_usd must be a finite number ≥ 0"));
-        }
-        if case.arm.is_empty() || case.arm.chars().count() > ARM_MAX {
-            return Err(invalid("arm must be 1 to 1000 characters"));
-        }
-        if case.nodes == 0 || case.nodes as usize > MAX_NODES || case.agents.len() > MAX_NODES {
-            return Err(invalid("nodes and agents must fit a workflow (1 to 32 nodes)"));
-        }
-        if case.query_vector.len() > VECTOR_MAX {
-            return Err(invalid("query_vector has more than 4096 values"));
-        }
-        let query_vector =
-            unit(&case.query_vector).ok_or_else(|| invalid("query_vector is empty, not finite or zero"))?;
-        self.store.record(&Case {
-            query_vector,
-            ..case.clone()
-        })
+        self.record_all(std::slice::from_ref(case))
+    }
+
+    /// Records several cases of one run (its own and its counterfactuals)
+    /// durably in one transaction: all or none, one fsync.
+    pub fn record_all(&self, cases: &[Case]) -> Result<(), MetaAgentError> {
+        let checked = cases.iter().map(checked).collect::<Result<Vec<Case>, _>>()?;
+        self.store.record_all(&checked)
     }
 
     /// Counts and means per pattern and per arm.
@@ -570,6 +556,35 @@ impl Designer {
         cache.insert(key, vector.clone());
         Ok((vector, spent))
     }
+}
+
+/// `case` with its vector scaled to unit length, if every field is in
+/// range.
+fn checked(case: &Case) -> Result<Case, MetaAgentError> {
+    let invalid = |message: &str| MetaAgentError::InvalidCase {
+        message: message.to_string(),
+    };
+    if !(case.score.is_finite() && (0.0..=1.0).contains(&case.score)) {
+        return Err(invalid("score must be between 0 and 1"));
+    }
+    if !(case.cost_usd.is_finite() && case.cost_usd >= 0.0) {
+        return Err(invalid("cost_usd must be a finite number ≥ 0"));
+    }
+    if case.arm.is_empty() || case.arm.chars().count() > ARM_MAX {
+        return Err(invalid("arm must be 1 to 1000 characters"));
+    }
+    if case.nodes == 0 || case.nodes as usize > MAX_NODES || case.agents.len() > MAX_NODES {
+        return Err(invalid("nodes and agents must fit a workflow (1 to 32 nodes)"));
+    }
+    if case.query_vector.len() > VECTOR_MAX {
+        return Err(invalid("query_vector has more than 4096 values"));
+    }
+    let query_vector =
+        unit(&case.query_vector).ok_or_else(|| invalid("query_vector is empty, not finite or zero"))?;
+    Ok(Case {
+        query_vector,
+        ..case.clone()
+    })
 }
 
 fn validate(request: &DesignRequest) -> Result<(), MetaAgentError> {
@@ -871,6 +886,15 @@ mod tests {
                 Err(MetaAgentError::InvalidCase { .. })
             ));
         }
+        // A batch with one bad case writes none of it.
+        let bad = Case {
+            score: -0.1,
+            ..case.clone()
+        };
+        assert!(matches!(
+            designer.record_all(&[case.clone(), bad]),
+            Err(MetaAgentError::InvalidCase { .. })
+        ));
         let stats = designer.stats();
         assert_eq!(stats.cases, 1);
         assert_eq!(stats.arms[0].arm, d.response.arm);

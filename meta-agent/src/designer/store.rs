@@ -181,7 +181,7 @@ impl CaseStore {
             let mut memory = store.memory.write().unwrap_or_else(PoisonError::into_inner);
             let excess = memory.len().saturating_sub(store.capacity);
             if excess > 0 {
-                store.commit(None, &memory.entries, excess)?;
+                store.commit(&[], &memory.entries, excess)?;
                 memory.entries.drain(..excess);
             }
             tracing::info!(cases = memory.len(), "designer cases loaded");
@@ -198,22 +198,33 @@ impl CaseStore {
         self.memory.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Adds a checked case (unit vector) durably, evicting the oldest beyond
-    /// the capacity in the same transaction. Blocking (fsync).
+    /// Adds a checked case (unit vector) durably; see [`record_all`](Self::record_all).
+    #[cfg(test)]
     pub fn record(&self, case: &Case) -> Result<(), MetaAgentError> {
+        self.record_all(std::slice::from_ref(case))
+    }
+
+    /// Adds checked cases (unit vectors) durably in one transaction,
+    /// evicting the oldest beyond the capacity in it too (of more new cases
+    /// than the capacity, only the last are kept). Blocking (one fsync).
+    pub fn record_all(&self, cases: &[Case]) -> Result<(), MetaAgentError> {
+        let cases = &cases[cases.len().saturating_sub(self.capacity)..];
         let mut memory = self.memory.write().unwrap_or_else(PoisonError::into_inner);
-        let seq = memory.entries.back().map_or(0, |e| e.seq + 1);
-        let excess = (memory.len() + 1).saturating_sub(self.capacity);
-        self.commit(Some((seq, case)), &memory.entries, excess)?;
+        let first = memory.entries.back().map_or(0, |e| e.seq + 1);
+        let added: Vec<(u64, &Case)> = (first..).zip(cases).collect();
+        let excess = (memory.len() + added.len()).saturating_sub(self.capacity);
+        self.commit(&added, &memory.entries, excess)?;
         memory.entries.drain(..excess);
-        memory.push(seq, case);
+        for (seq, case) in added {
+            memory.push(seq, case);
+        }
         Ok(())
     }
 
     /// One transaction: insert `add`, delete the `evict` oldest of `entries`.
     fn commit(
         &self,
-        add: Option<(u64, &Case)>,
+        add: &[(u64, &Case)],
         entries: &VecDeque<Entry>,
         evict: usize,
     ) -> Result<(), MetaAgentError> {
@@ -226,7 +237,7 @@ impl CaseStore {
                 cases.remove(old.seq).at(path)?;
                 vectors.remove(old.seq).at(path)?;
             }
-            if let Some((seq, case)) = add {
+            for &(seq, case) in add {
                 let stored = Stored {
                     pattern: case.pattern,
                     arm: case.arm.clone(),
@@ -313,5 +324,33 @@ mod tests {
         // Sequence numbers continue after the newest.
         store.record(&case("arm-6", 0.5)).unwrap();
         assert_eq!(store.read().entries().last().unwrap().seq, 6);
+    }
+
+    #[test]
+    fn a_batch_is_one_durable_write_within_the_capacity() {
+        let dir = tempfile::tempdir().unwrap();
+        let arms = |store: &CaseStore| -> Vec<String> {
+            let memory = store.read();
+            memory
+                .entries()
+                .map(|e| memory.arm_key(e.arm).to_string())
+                .collect()
+        };
+        {
+            let store = CaseStore::open(dir.path(), 3).unwrap();
+            store.record(&case("a", 0.5)).unwrap();
+            store
+                .record_all(&[case("b", 0.5), case("c", 0.5), case("d", 0.5)])
+                .unwrap();
+            assert_eq!(arms(&store), ["b", "c", "d"]);
+            // More new cases than the capacity: the last ones are kept.
+            let many: Vec<Case> = ["e", "f", "g", "h"].iter().map(|a| case(a, 0.5)).collect();
+            store.record_all(&many).unwrap();
+            assert_eq!(arms(&store), ["f", "g", "h"]);
+        }
+        let store = CaseStore::open(dir.path(), 3).unwrap();
+        assert_eq!(arms(&store), ["f", "g", "h"], "as written");
+        let seqs: Vec<u64> = store.read().entries().map(|e| e.seq).collect();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
     }
 }

@@ -115,7 +115,7 @@ fn failed_tests<'s>(spec: &'s WorkflowSpec, trace: &RunTrace) -> HashSet<&'s str
         let tests_failed = ran.tests.as_ref().is_some_and(|t| !t.passed);
         match node.op {
             Op::Test if tests_failed => failed.extend(input),
-            Op::Loop if loops_until_pass(spec, &node.id) => {
+            Op::Loop if node.params.until == Some(Until::TestsPass) => {
                 if !ran.calls.is_empty() {
                     failed.extend(input);
                 }
