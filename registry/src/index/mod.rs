@@ -7,12 +7,14 @@
 //!
 //! - an *open* segment takes new rows and is scanned exactly, so an insert
 //!   is visible to the very next query;
-//! - it is sealed at [`IndexConfig::open_segment_max_rows`]; small sealed
-//!   segments are merged, and a segment of at least
-//!   [`IndexConfig::hnsw_min_rows`] gets a graph built on a one-thread
-//!   background pool (searched exactly until the graph is ready);
+//! - it is sealed at [`IndexConfig::open_segment_max_rows`]; a segment of
+//!   at least [`IndexConfig::hnsw_min_rows`] gets a graph built on a
+//!   one-thread background pool (searched exactly until the graph is
+//!   ready);
 //! - deletions and superseded rows are tombstones; a segment is rewritten
 //!   when they pass [`IndexConfig::max_dead_ratio`];
+//! - sealed segments, graph segments included, are merged in the
+//!   background (policy below), so a query walks one or a few graphs;
 //! - readers load an immutable [`arc_swap`] snapshot and never wait for a
 //!   writer; every change publishes a new snapshot;
 //! - filters run inside each segment's search: the planner marks exactly
@@ -24,6 +26,51 @@
 //! - snapshots persist under a caller's directory ([`CapabilityIndex::persist`],
 //!   [`CapabilityIndex::load`]) so a restart does not rebuild graphs.
 //!
+//! # Merge policy
+//!
+//! Every query searches every segment, so fewer segments is faster (at
+//! 100k rows one graph walk costs ~0.5 ms; seven 13k walks plus three flat
+//! scans cost ~2.5 ms), while each merge rebuilds a graph (one thread,
+//! ~1.5 ms per row at 100k, i.e. ~150 s). Three rules, from
+//! [`IndexConfig`] (`F` = `merge_factor`, default 4):
+//!
+//! 1. *Flat*: more than `max_small_segments` sealed segments below
+//!    `hnsw_min_rows` are merged into one (a copy, no graph unless the
+//!    result is graph-sized).
+//! 2. *Tiered* (after every write): a graph-sized segment's size class is
+//!    `⌊log_F(live / hnsw_min_rows)⌋`; once `F` segments share a class, the
+//!    `F` smallest are rewritten into one of the next class. A row is thus
+//!    rebuilt about `log_F(N / hnsw_min_rows)` times in all (amortized
+//!    O(log N)), and a busy index holds at most `F − 1` graph segments per
+//!    class plus the flat ones.
+//! 3. *Idle* (after `idle_merge_after_ms` without inserts or removals and
+//!    with no background work pending, checked by a light timer thread that
+//!    exits when the index is dropped; also run by
+//!    [`CapabilityIndex::wait_for_background`]): with the sealed segments
+//!    sorted by live rows, the smallest ones up to the largest segment `j`
+//!    whose smaller ones together hold at least `1 / F` of its rows are
+//!    merged into one. So after a bulk publish the index settles to one
+//!    graph (100k: seven 13k graphs and three flats become one segment),
+//!    and a small tail is never folded into a big graph: the rebuild costs
+//!    at most `F + 1` times the rows it folds in. Settled, every sealed
+//!    segment holds more than `F` times all smaller ones together, so there
+//!    are at most `log_{F+1}(N)` of them.
+//!
+//! No merge makes a segment of more than `max_segment_rows` live rows
+//! (default 500k), and segments that large are only rewritten for their
+//! tombstones, so a million-row catalogue keeps two or more graphs rather
+//! than rebuild a million rows. A merge whose result needs a graph runs on
+//! the build pool: it copies the live rows, builds the graph, then swaps
+//! the new segment in for the old ones under the writer lock, carrying over
+//! the tombstones and statuses they gained meanwhile; until then readers
+//! use the old segments and graphs, a segment takes part in one rewrite at
+//! a time, and a graph build still queued for a segment that is being
+//! merged away is skipped. Snapshots hold whatever was published, so one
+//! persisted mid-merge holds the old segments (merged again after load).
+//! With `background_builds: false` (tests) every merge runs inline and
+//! idle merges run only from `wait_for_background`, so layouts are
+//! deterministic.
+//!
 //! Files: [`model`] (public types), [`error`], [`distance`] (dot kernels),
 //! `columns` (interned filter columns), `graph` (instant-distance wrapper),
 //! `segment` (segments and the planner), `persist` (snapshot files),
@@ -34,6 +81,8 @@ mod columns;
 pub mod distance;
 pub mod error;
 mod graph;
+#[cfg(test)]
+mod merge_tests;
 pub mod model;
 mod persist;
 mod segment;
@@ -41,7 +90,7 @@ mod segment;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use serde::Serialize;
@@ -88,6 +137,19 @@ pub struct IndexConfig {
     pub hnsw_min_rows: usize,
     /// More flat sealed segments than this are merged into one.
     pub max_small_segments: usize,
+    /// Graph-sized segments are merged `merge_factor` at a time once that
+    /// many share a size class (live rows within one power of the factor,
+    /// counted from `hnsw_min_rows`); idle merges fold smaller segments into
+    /// a larger one once they hold `1 / merge_factor` of its rows (module
+    /// docs). At least 2.
+    pub merge_factor: usize,
+    /// Merges never make a segment of more live rows than this, so a large
+    /// catalogue does not rebuild its biggest graph for every few new rows.
+    pub max_segment_rows: usize,
+    /// Run idle merges after this long without inserts or removals (and
+    /// with no background work pending); also whenever
+    /// [`CapabilityIndex::wait_for_background`] is called. `None`: never.
+    pub idle_merge_after_ms: Option<u64>,
     /// A segment whose dead share passes this is rewritten without them.
     pub max_dead_ratio: f32,
     /// See [`DEFAULT_EXACT_MAX_ROWS`].
@@ -105,6 +167,9 @@ impl Default for IndexConfig {
             open_segment_max_rows: 1_024,
             hnsw_min_rows: 10_000,
             max_small_segments: 4,
+            merge_factor: 4,
+            max_segment_rows: 500_000,
+            idle_merge_after_ms: Some(2_000),
             max_dead_ratio: 0.2,
             exact_max_rows: DEFAULT_EXACT_MAX_ROWS,
             hnsw_min_selectivity: DEFAULT_HNSW_MIN_SELECTIVITY,
@@ -181,6 +246,8 @@ struct Writer {
     next_id: u64,
     /// Segments being rewritten in the background.
     rewriting: HashSet<u64>,
+    /// Last insert or removal, for the idle merges.
+    last_write: Instant,
 }
 
 impl Writer {
@@ -242,6 +309,43 @@ fn build_graph(data: &SegmentData, params: HnswParams) {
     }
 }
 
+/// Size class of a graph-sized segment of `live` rows: how many times
+/// `factor` fits between `min` and it (0 below `min × factor`).
+fn size_class(live: usize, min: usize, factor: usize) -> u32 {
+    let mut class = 0;
+    let mut bound = min.max(1).saturating_mul(factor);
+    while live >= bound && bound < usize::MAX {
+        class += 1;
+        bound = bound.saturating_mul(factor);
+    }
+    class
+}
+
+/// Starts the idle-merge timer of a background-building index: a thread
+/// that wakes once per idle period and exits once the index is dropped.
+fn start_idle_timer(inner: &Arc<Inner>) {
+    let Some(ms) = inner.config.idle_merge_after_ms else {
+        return;
+    };
+    if !inner.config.background_builds {
+        return;
+    }
+    let period = Duration::from_millis(ms.max(10));
+    let weak: Weak<Inner> = Arc::downgrade(inner);
+    let spawned = std::thread::Builder::new()
+        .name("index-idle-merge".to_owned())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(period);
+                let Some(inner) = weak.upgrade() else { return };
+                inner.idle_tick(period);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the index idle-merge timer; idle merges run only when waited for");
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -268,115 +372,243 @@ impl Inner {
         self.snapshot.store(Arc::new(Snapshot { segments }));
     }
 
-    /// Builds `data`'s graph, in the background unless configured inline.
-    fn schedule_graph(&self, data: Arc<SegmentData>) {
+    /// Builds `data`'s graph, in the background unless configured inline. A
+    /// background build whose segment has meanwhile been merged away (or is
+    /// being merged: the merged segment gets its own graph) is skipped.
+    fn schedule_graph(self: &Arc<Self>, data: Arc<SegmentData>) {
         let params = self.config.hnsw;
-        let build = move |data: Arc<SegmentData>| build_graph(&data, params);
         if !self.config.background_builds {
             let pool = self.pool();
-            pool.install(|| build(data));
+            pool.install(|| build_graph(&data, params));
             return;
         }
+        let weak: Weak<Inner> = Arc::downgrade(self);
         let tasks = self.tasks.clone();
         tasks.start();
-        self.pool().spawn(move || {
-            build(data);
+        self.pool().spawn_fifo(move || {
+            let wanted = weak.upgrade().is_some_and(|inner| {
+                let w = lock(&inner.writer);
+                !w.rewriting.contains(&data.id) && w.sealed.iter().any(|v| v.data.id == data.id)
+            });
+            if wanted {
+                build_graph(&data, params);
+            } else {
+                tracing::debug!(
+                    segment = data.id,
+                    "index graph build skipped: segment merged away"
+                );
+            }
             tasks.finish();
         });
     }
 
-    /// Drops empty segments, rewrites ones with too many tombstones and
-    /// merges small ones.
+    /// Drops empty segments and applies the merge policy (module docs):
+    /// tombstone rewrites, flat merges and tiered merges, until none applies.
     fn maintain(self: &Arc<Self>, w: &mut Writer) {
-        w.sealed.retain(|v| v.live_rows() > 0);
-        let cfg = &self.config;
-        let mut i = 0;
-        while i < w.sealed.len() {
-            let v = &w.sealed[i];
-            let ratio = v.live.dead_count as f32 / v.data.rows() as f32;
-            if ratio <= cfg.max_dead_ratio || w.rewriting.contains(&v.data.id) {
-                i += 1;
-                continue;
+        loop {
+            w.sealed.retain(|v| v.live_rows() > 0);
+            let groups = self.plan_merges(w);
+            if groups.is_empty() {
+                return;
             }
-            let v = v.clone();
-            let id = w.take_id();
-            if v.live_rows() >= cfg.hnsw_min_rows && cfg.background_builds {
-                // Rewrite and rebuild off the writer; the old segment (and
-                // its graph) keeps serving until the new one is swapped in.
-                w.rewriting.insert(v.data.id);
-                self.spawn_rewrite(v, id);
-                i += 1;
-            } else {
-                let (nv, _) = merge(std::slice::from_ref(&v), id, self.dim);
-                if nv.live_rows() >= cfg.hnsw_min_rows {
-                    self.schedule_graph(nv.data.clone());
-                }
-                tracing::debug!(
-                    old = v.data.id,
-                    new = id,
-                    rows = nv.data.rows(),
-                    "index segment compacted"
-                );
-                w.sealed[i] = nv;
-                i += 1;
+            for ids in groups {
+                self.rewrite(w, &ids);
             }
-        }
-        let small: Vec<usize> = (0..w.sealed.len())
-            .filter(|&i| {
-                w.sealed[i].data.rows() < cfg.hnsw_min_rows && !w.rewriting.contains(&w.sealed[i].data.id)
-            })
-            .collect();
-        if small.len() > cfg.max_small_segments {
-            let views: Vec<SegmentView> = small.iter().map(|&i| w.sealed[i].clone()).collect();
-            let id = w.take_id();
-            let (nv, _) = merge(&views, id, self.dim);
-            tracing::debug!(
-                merged = views.len(),
-                new = id,
-                rows = nv.data.rows(),
-                "index segments merged"
-            );
-            if nv.live_rows() >= cfg.hnsw_min_rows {
-                self.schedule_graph(nv.data.clone());
-            }
-            let drop: HashSet<u64> = views.iter().map(|v| v.data.id).collect();
-            w.sealed.retain(|v| !drop.contains(&v.data.id));
-            w.sealed.push(nv);
         }
     }
 
-    fn spawn_rewrite(self: &Arc<Self>, old: SegmentView, id: u64) {
+    /// The merges due now, as groups of segment ids (disjoint, none of them
+    /// being rewritten already).
+    fn plan_merges(&self, w: &Writer) -> Vec<Vec<u64>> {
+        let cfg = &self.config;
+        let free = |v: &&SegmentView| !w.rewriting.contains(&v.data.id);
+        let mut groups: Vec<Vec<u64>> = Vec::new();
+        // Too many tombstones: rewrite the segment alone.
+        for v in w.sealed.iter().filter(free) {
+            if v.live.dead_count as f32 / v.data.rows() as f32 > cfg.max_dead_ratio {
+                groups.push(vec![v.data.id]);
+            }
+        }
+        let taken = |id: u64, groups: &[Vec<u64>]| groups.iter().any(|g| g.contains(&id));
+        // Flat segments: more than `max_small_segments` are merged into one.
+        let small: Vec<u64> = w
+            .sealed
+            .iter()
+            .filter(free)
+            .filter(|v| v.data.rows() < cfg.hnsw_min_rows && !taken(v.data.id, &groups))
+            .map(|v| v.data.id)
+            .collect();
+        if small.len() > cfg.max_small_segments {
+            groups.push(small);
+        }
+        // Graph-sized segments: `merge_factor` of one size class into one.
+        let factor = cfg.merge_factor.max(2);
+        let mut classes: Vec<(u32, usize, u64)> = w
+            .sealed
+            .iter()
+            .filter(free)
+            .filter(|v| v.live_rows() >= cfg.hnsw_min_rows && !taken(v.data.id, &groups))
+            .map(|v| {
+                (
+                    size_class(v.live_rows(), cfg.hnsw_min_rows, factor),
+                    v.live_rows(),
+                    v.data.id,
+                )
+            })
+            .collect();
+        classes.sort_unstable();
+        for same in classes.chunk_by(|a, b| a.0 == b.0) {
+            if same.len() >= factor {
+                let pick = &same[..factor];
+                if pick.iter().map(|c| c.1).sum::<usize>() <= cfg.max_segment_rows {
+                    groups.push(pick.iter().map(|c| c.2).collect());
+                }
+            }
+        }
+        groups
+    }
+
+    /// The idle merge due now, if any (module docs): the smallest sealed
+    /// segments up to the largest `j` whose smaller ones together hold at
+    /// least `1 / merge_factor` of its rows, within `max_segment_rows`.
+    fn plan_idle(&self, w: &Writer) -> Option<Vec<u64>> {
+        let cfg = &self.config;
+        let factor = cfg.merge_factor.max(2);
+        let mut sizes: Vec<(usize, u64)> = w
+            .sealed
+            .iter()
+            .filter(|v| !w.rewriting.contains(&v.data.id) && v.live_rows() < cfg.max_segment_rows)
+            .map(|v| (v.live_rows(), v.data.id))
+            .collect();
+        sizes.sort_unstable();
+        let mut below = 0usize;
+        let mut end = None;
+        for (j, &(rows, _)) in sizes.iter().enumerate() {
+            if j > 0 && below.saturating_mul(factor) >= rows && below + rows <= cfg.max_segment_rows {
+                end = Some(j);
+            }
+            below += rows;
+        }
+        end.map(|j| sizes[..=j].iter().map(|s| s.1).collect())
+    }
+
+    /// Runs the idle merges due now (inline ones are finished on return; a
+    /// background one stops the loop until it is done).
+    fn merge_idle(self: &Arc<Self>, w: &mut Writer) {
+        let mut changed = false;
+        while w.rewriting.is_empty()
+            && let Some(ids) = self.plan_idle(w)
+        {
+            tracing::debug!(segments = ids.len(), "index idle merge");
+            self.rewrite(w, &ids);
+            self.maintain(w);
+            changed = true;
+        }
+        if changed {
+            self.publish(w);
+        }
+    }
+
+    /// The idle timer's check: merges when no insert or removal came for
+    /// `period` and no background work is pending.
+    fn idle_tick(self: &Arc<Self>, period: Duration) {
+        let mut w = lock(&self.writer);
+        if w.last_write.elapsed() < period || *lock(&self.tasks.pending) > 0 {
+            return;
+        }
+        self.merge_idle(&mut w);
+    }
+
+    /// Rewrites sealed segments `ids` (live rows only) into one new segment. A result that
+    /// needs a graph is built off the writer when builds are in the
+    /// background: the old segments (and graphs) keep serving until the new
+    /// one is swapped in by [`finish_rewrite`](Self::finish_rewrite).
+    fn rewrite(self: &Arc<Self>, w: &mut Writer, ids: &[u64]) {
+        let views: Vec<SegmentView> = w
+            .sealed
+            .iter()
+            .filter(|v| ids.contains(&v.data.id))
+            .cloned()
+            .collect();
+        let id = w.take_id();
+        let live: usize = views.iter().map(SegmentView::live_rows).sum();
+        let graph = live >= self.config.hnsw_min_rows;
+        if graph && self.config.background_builds {
+            w.rewriting.extend(views.iter().map(|v| v.data.id));
+            self.spawn_rewrite(views, id);
+            return;
+        }
+        let (nv, _) = merge(&views, id, self.dim);
+        tracing::debug!(
+            merged = views.len(),
+            new = id,
+            rows = nv.data.rows(),
+            "index segments rewritten"
+        );
+        if graph {
+            self.schedule_graph(nv.data.clone());
+        }
+        w.sealed.retain(|v| !ids.contains(&v.data.id));
+        w.sealed.push(nv);
+    }
+
+    fn spawn_rewrite(self: &Arc<Self>, old: Vec<SegmentView>, id: u64) {
         let weak: Weak<Inner> = Arc::downgrade(self);
         let tasks = self.tasks.clone();
         let (dim, params) = (self.dim, self.config.hnsw);
         tasks.start();
-        self.pool().spawn(move || {
-            let (nv, origin) = merge(std::slice::from_ref(&old), id, dim);
+        self.pool().spawn_fifo(move || {
+            let start = Instant::now();
+            let (nv, origin) = merge(&old, id, dim);
             build_graph(&nv.data, params);
             if let Some(inner) = weak.upgrade() {
-                let mut w = lock(&inner.writer);
-                w.rewriting.remove(&old.data.id);
-                if let Some(pos) = w.sealed.iter().position(|v| v.data.id == old.data.id) {
-                    // Carry over what changed on the old segment meanwhile.
-                    let cur = w.sealed[pos].live.clone();
-                    let mut live = (*nv.live).clone();
-                    for (new_row, &(_, old_row)) in origin.iter().enumerate() {
-                        live.status[new_row] = cur.status[old_row as usize];
-                        if cur.dead.get(old_row as usize) {
-                            live.kill(new_row);
-                        }
-                    }
-                    tracing::debug!(old = old.data.id, new = id, "index segment rewritten");
-                    w.sealed[pos] = SegmentView {
-                        data: nv.data,
-                        live: Arc::new(live),
-                    };
-                    inner.maintain(&mut w);
-                    inner.publish(&mut w);
-                }
+                inner.finish_rewrite(&old, nv, &origin);
+                tracing::info!(
+                    merged = old.len(),
+                    new = id,
+                    secs = start.elapsed().as_secs_f64(),
+                    "index segments merged"
+                );
             }
             tasks.finish();
         });
+    }
+
+    /// Swaps a background rewrite's segment in for the segments it was made
+    /// from, carrying over what changed on any of them meanwhile (statuses,
+    /// tombstones; a segment dropped meanwhile had no live rows left).
+    fn finish_rewrite(self: &Arc<Self>, old: &[SegmentView], nv: SegmentView, origin: &[(usize, u32)]) {
+        let mut w = lock(&self.writer);
+        let current: Vec<Option<Arc<LiveState>>> = old
+            .iter()
+            .map(|o| {
+                w.rewriting.remove(&o.data.id);
+                let now = w.sealed.iter().find(|v| v.data.id == o.data.id);
+                now.map(|v| v.live.clone())
+            })
+            .collect();
+        let mut live = (*nv.live).clone();
+        for (new_row, &(vi, old_row)) in origin.iter().enumerate() {
+            match &current[vi] {
+                Some(cur) => {
+                    live.status[new_row] = cur.status[old_row as usize];
+                    if cur.dead.get(old_row as usize) {
+                        live.kill(new_row);
+                    }
+                }
+                None => {
+                    live.kill(new_row);
+                }
+            }
+        }
+        let ids: HashSet<u64> = old.iter().map(|v| v.data.id).collect();
+        w.sealed.retain(|v| !ids.contains(&v.data.id));
+        w.sealed.push(SegmentView {
+            data: nv.data,
+            live: Arc::new(live),
+        });
+        self.maintain(&mut w);
+        self.publish(&mut w);
     }
 
     /// Applies `f` to the live state of every segment holding live rows of
@@ -414,7 +646,7 @@ impl Inner {
         touched
     }
 
-    fn seal_open(&self, w: &mut Writer) {
+    fn seal_open(self: &Arc<Self>, w: &mut Writer) {
         if w.open.rows() == 0 {
             return;
         }
@@ -457,19 +689,31 @@ impl CapabilityIndex {
                 sealed,
                 next_id: next_id + 1,
                 rewriting: HashSet::new(),
+                last_write: Instant::now(),
             }),
             tasks: Arc::new(Tasks::default()),
             pool: OnceLock::new(),
         });
         {
             let mut w = lock(&inner.writer);
-            for v in &w.sealed {
-                if v.data.graph.get().is_none() && v.live_rows() >= inner.config.hnsw_min_rows {
-                    inner.schedule_graph(v.data.clone());
-                }
+            // A loaded snapshot may predate merges that are due now.
+            inner.maintain(&mut w);
+            let owed: Vec<Arc<SegmentData>> = w
+                .sealed
+                .iter()
+                .filter(|v| {
+                    v.data.graph.get().is_none()
+                        && v.live_rows() >= inner.config.hnsw_min_rows
+                        && !w.rewriting.contains(&v.data.id)
+                })
+                .map(|v| v.data.clone())
+                .collect();
+            for data in owed {
+                inner.schedule_graph(data);
             }
             inner.publish(&mut w);
         }
+        start_idle_timer(&inner);
         CapabilityIndex { inner }
     }
 
@@ -519,6 +763,7 @@ impl CapabilityIndex {
         w.open
             .push_version(&rows.agent, &rows.version, &rows.meta, &prepared);
         w.open_view = None;
+        w.last_write = Instant::now();
         if w.open.rows() >= inner.config.open_segment_max_rows {
             inner.seal_open(&mut w);
         }
@@ -551,6 +796,7 @@ impl CapabilityIndex {
         for v in versions {
             superseded += inner.update_rows(&mut w, &v.agent, Some(&v.version), &|l, r| l.kill(r));
         }
+        w.last_write = Instant::now();
         if total > 0 {
             let id = w.take_id();
             let view = b.finish(id);
@@ -618,6 +864,7 @@ impl CapabilityIndex {
         let mut w = lock(&inner.writer);
         let n = inner.update_rows(&mut w, agent, version, &|l, r| l.kill(r));
         if n > 0 {
+            w.last_write = Instant::now();
             inner.maintain(&mut w);
             inner.publish(&mut w);
         }
@@ -721,8 +968,25 @@ impl CapabilityIndex {
         }
     }
 
-    /// Blocks until background graph builds and rewrites have finished.
+    /// Blocks until the index has settled: background graph builds and
+    /// rewrites have finished, and so have the idle merges (if enabled) that
+    /// the idle timer would run next, as if the index had been left quiet.
     pub fn wait_for_background(&self) {
+        loop {
+            self.wait_for_tasks();
+            if self.inner.config.idle_merge_after_ms.is_none() {
+                return;
+            }
+            self.inner.merge_idle(&mut lock(&self.inner.writer));
+            if *lock(&self.inner.tasks.pending) == 0 {
+                return;
+            }
+        }
+    }
+
+    /// Blocks until the background tasks started so far (and the ones they
+    /// start) have finished.
+    fn wait_for_tasks(&self) {
         let t = &self.inner.tasks;
         let mut p = lock(&t.pending);
         while *p > 0 {
