@@ -383,18 +383,7 @@ fn one(agent: &str, version: &str, values: Vec<f32>) -> VersionRows {
 }
 
 fn top(index: &CapabilityIndex, q: &[f32], k: usize) -> Vec<String> {
-    index
-        .search(&SearchRequest {
-            vector: q,
-            k,
-            best_per_skill: false,
-            filter: Filter::default(),
-        })
-        .unwrap()
-        .hits
-        .into_iter()
-        .map(|h| format!("{}@{}", h.key.agent, h.key.version))
-        .collect()
+    seen(index, q, k, None)
 }
 
 #[test]
@@ -568,4 +557,84 @@ fn rejects_bad_vectors() {
         index.insert_version(&dup).unwrap_err(),
         IndexError::DuplicateRow { .. }
     ));
+}
+
+/// The top `k` agents@versions `tenant` sees for `q`, best first
+/// (anonymous: `None`).
+fn seen(index: &CapabilityIndex, q: &[f32], k: usize, tenant: Option<&str>) -> Vec<String> {
+    index
+        .search(&SearchRequest {
+            vector: q,
+            k,
+            best_per_skill: false,
+            filter: Filter {
+                tenant,
+                ..Filter::default()
+            },
+        })
+        .unwrap()
+        .hits
+        .into_iter()
+        .map(|h| format!("{}@{}", h.key.agent, h.key.version))
+        .collect()
+}
+
+/// A segment keeps the rows a repeated filter allowed until a write changes
+/// it: each view is asked twice (the second answer comes from that cache)
+/// between changes, for several tenants, and must follow every change.
+#[test]
+fn repeated_filters_follow_every_change() {
+    let config = IndexConfig {
+        open_segment_max_rows: 2,
+        ..flat_config()
+    };
+    let index = CapabilityIndex::new("t", 3, config);
+    let row = |agent: &str, owner: &str, visibility: Visibility, x: f32| {
+        let mut v = one(agent, "1.0.0", vec![x, 1.0 - x, 0.0]);
+        v.meta.owner_tenant = owner.to_owned();
+        v.meta.visibility = visibility;
+        v
+    };
+    let initech = Visibility::Tenants(vec!["initech".to_owned()]);
+    for v in [
+        row("a/x", "acme", Visibility::PRIVATE, 1.0),
+        row("g/y", "globex", Visibility::PUBLIC, 0.9),
+        row("g/z", "globex", initech, 0.8),
+        row("a/w", "acme", Visibility::PUBLIC, 0.7),
+    ] {
+        index.insert_version(&v).unwrap();
+    }
+    assert!(index.stats().segments >= 2, "{:?}", index.stats());
+    let q = [1.0, 0.0, 0.0];
+    let check = |want: [(Option<&str>, &[&str]); 4]| {
+        for _ in 0..2 {
+            for (tenant, agents) in &want {
+                assert_eq!(seen(&index, &q, 10, *tenant), *agents, "as {tenant:?}");
+            }
+        }
+    };
+    check([
+        (Some("acme"), &["a/x@1.0.0", "g/y@1.0.0", "a/w@1.0.0"]),
+        (Some("globex"), &["g/y@1.0.0", "g/z@1.0.0", "a/w@1.0.0"]),
+        (Some("initech"), &["g/y@1.0.0", "g/z@1.0.0", "a/w@1.0.0"]),
+        (None, &["g/y@1.0.0", "a/w@1.0.0"]),
+    ]);
+    index.set_status("g/y", "1.0.0", VersionStatus::Yanked);
+    check([
+        (Some("acme"), &["a/x@1.0.0", "a/w@1.0.0"]),
+        (Some("globex"), &["g/z@1.0.0", "a/w@1.0.0"]),
+        (Some("initech"), &["g/z@1.0.0", "a/w@1.0.0"]),
+        (None, &["a/w@1.0.0"]),
+    ]);
+    index.remove_agent("a/x");
+    index.set_status("g/y", "1.0.0", VersionStatus::Active);
+    let mut w2 = row("a/w", "acme", Visibility::PRIVATE, 0.95);
+    w2.version = "2.0.0".to_owned();
+    index.insert_version(&w2).unwrap();
+    check([
+        (Some("acme"), &["a/w@2.0.0", "g/y@1.0.0", "a/w@1.0.0"]),
+        (Some("globex"), &["g/y@1.0.0", "g/z@1.0.0", "a/w@1.0.0"]),
+        (Some("initech"), &["g/y@1.0.0", "g/z@1.0.0", "a/w@1.0.0"]),
+        (None, &["g/y@1.0.0", "a/w@1.0.0"]),
+    ]);
 }

@@ -372,7 +372,42 @@ pub(crate) struct CompiledFilter<'f> {
     predicate: Option<&'f dyn Fn(&RowKey) -> bool>,
 }
 
+/// Everything a compiled filter without a key predicate selects by, so a
+/// segment's live state can keep the rows it allowed (`SelectCache`). The
+/// visibility table is a function of `tenant` within one segment.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct FilterKey {
+    see_all: bool,
+    tenant: u32,
+    classes: u8,
+    region_ok: Option<Vec<bool>>,
+    tag_ok: Option<Vec<bool>>,
+    statuses: u8,
+    required_flags: u8,
+    max_cost_bits: u32,
+    max_latency: u32,
+}
+
 impl CompiledFilter<'_> {
+    /// The cache key of this filter; `None` with a key predicate (caller
+    /// code, which may answer differently each time).
+    pub fn cache_key(&self) -> Option<FilterKey> {
+        if self.predicate.is_some() {
+            return None;
+        }
+        Some(FilterKey {
+            see_all: self.see_all,
+            tenant: self.tenant,
+            classes: self.classes,
+            region_ok: self.region_ok.clone(),
+            tag_ok: self.tag_ok.clone(),
+            statuses: self.statuses,
+            required_flags: self.required_flags,
+            max_cost_bits: self.max_cost.to_bits(),
+            max_latency: self.max_latency,
+        })
+    }
+
     /// Whether the column values of `row` (shared by its whole run) pass.
     #[inline]
     pub fn allows_columns(&self, c: &Columns, row: usize) -> bool {

@@ -267,6 +267,7 @@ pub(crate) fn load_segment(
             dead,
             dead_count: entry.dead_count,
             status: entry.status,
+            select_cache: Default::default(),
         }),
     })
 }

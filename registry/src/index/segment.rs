@@ -4,10 +4,10 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-use super::columns::{Bitset, Columns};
+use super::columns::{Bitset, Columns, FilterKey};
 use super::distance::dot;
 use super::graph::Graph;
 use super::model::{CURRENT_FLAG, Filter, RowKey, RowMeta, SegmentPlan, Strategy, status_bit};
@@ -51,6 +51,43 @@ pub(crate) struct LiveState {
     pub dead_count: usize,
     /// Status bit (see `status_bit`) per row.
     pub status: Vec<u8>,
+    /// Rows allowed by recent filters, valid for this state only.
+    pub select_cache: SelectCache,
+}
+
+/// Allowed rows (and their count) of the last few filters without a key
+/// predicate searched on one live state: a repeated filter (a tenant
+/// routing with the same constraints, until a write touches the segment)
+/// skips the selection pass over every row. A live state is cloned only to
+/// be changed, so a clone starts empty.
+#[derive(Debug, Default)]
+pub(crate) struct SelectCache(Mutex<Vec<(FilterKey, Arc<Bitset>, usize)>>);
+
+/// Filters remembered per live state: ~12.5 KB each per 100k rows.
+const SELECT_CACHE_ENTRIES: usize = 8;
+
+impl Clone for SelectCache {
+    fn clone(&self) -> Self {
+        SelectCache::default()
+    }
+}
+
+impl SelectCache {
+    fn get(&self, key: &FilterKey) -> Option<(Arc<Bitset>, usize)> {
+        let entries = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        entries.iter().find(|e| &e.0 == key).map(|e| (e.1.clone(), e.2))
+    }
+
+    fn put(&self, key: FilterKey, allowed: Arc<Bitset>, count: usize) {
+        let mut entries = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.iter().any(|e| e.0 == key) {
+            return;
+        }
+        if entries.len() >= SELECT_CACHE_ENTRIES {
+            entries.remove(0);
+        }
+        entries.push((key, allowed, count));
+    }
 }
 
 impl LiveState {
@@ -271,8 +308,17 @@ impl SegmentView {
         let d = &*self.data;
         let n = d.rows();
         let filter = d.cols.compile(q.filter);
-        let mut allowed = Bitset::new(n);
-        let count = filter.select(&d.cols, &d.keys, &self.live.dead, &self.live.status, &mut allowed);
+        let key = filter.cache_key();
+        let cached = key.as_ref().and_then(|k| self.live.select_cache.get(k));
+        let (allowed, count) = cached.unwrap_or_else(|| {
+            let mut allowed = Bitset::new(n);
+            let count = filter.select(&d.cols, &d.keys, &self.live.dead, &self.live.status, &mut allowed);
+            let allowed = Arc::new(allowed);
+            if let Some(k) = key {
+                self.live.select_cache.put(k, allowed.clone(), count);
+            }
+            (allowed, count)
+        });
         let fetch = q.k * if q.best_per_skill { d.group_width } else { 1 };
         let graph = d.graph.get();
         let live = self.live_rows();
