@@ -108,6 +108,9 @@ pub struct DesignerConfig {
     /// `A`: the most observations the router's estimate of an arm's agents
     /// adds to the arm's prior.
     pub agent_prior_strength: f64,
+    /// `P`: the most observations a pattern's record (its mean score over
+    /// all its cases) adds to the prior of each of its arms.
+    pub pattern_prior_strength: f64,
     /// Most cases kept; the oldest are evicted.
     pub capacity: usize,
 }
@@ -124,6 +127,7 @@ impl Default for DesignerConfig {
             min_similarity: 0.3,
             global_strength: 4.0,
             agent_prior_strength: 4.0,
+            pattern_prior_strength: 4.0,
             capacity: 10_000,
         }
     }
@@ -434,7 +438,8 @@ impl Designer {
             let memory = self.store.read();
             let ids: Vec<Option<u32>> = arms.iter().map(|a| memory.arm_id(&a.key)).collect();
             let priors: Vec<_> = arms.iter().map(|a| a.agent_prior).collect();
-            policy::posteriors(&memory, &query, &ids, &priors, &self.config)
+            let patterns: Vec<Pattern> = arms.iter().map(|a| a.pattern).collect();
+            policy::posteriors(&memory, &query, &ids, &priors, &patterns, &self.config)
         };
         let budget = request.budget_usd;
         let mut best: Option<(usize, f64)> = None;

@@ -28,6 +28,14 @@
 //! design, and the policy explores forever. An arm whose agents are unknown
 //! to the router keeps the uniform prior, so it gets tried.
 //!
+//! Arms of one pattern also share its record: the pattern's mean score `mₚ`
+//! over all its cases, at strength `sₚ = min(nₚ, P)` for its `nₚ` cases,
+//! joins every arm's prior (`α += sₚ·mₚ`, `β += sₚ·(1 − mₚ)`). Arms are
+//! re-bound as the router's candidates move, so a pattern that keeps
+//! failing (a review step that talks good answers out of being right, a
+//! judge that picks badly) would otherwise be tried afresh with each new
+//! binding, each at its agents' optimistic prior.
+//!
 //! The defaults (`k` = 128, `h` = 0.35, floor 0.3, `G` = 4) were tuned on the
 //! two-cluster simulation of `tests/designer.rs`: a large `k` lets the
 //! posterior of a good arm sharpen (with `k` = 32 the best arm was chosen
@@ -39,6 +47,7 @@
 
 use rand::Rng;
 use rand_distr::{Beta, Distribution};
+use switchyard_schemas::design::Pattern;
 
 use super::DesignerConfig;
 use super::arms::AgentPrior;
@@ -68,13 +77,16 @@ impl Posterior {
 }
 
 /// The posterior of each arm, `arm_ids[i]` being arm `i`'s interned key in
-/// `memory` (`None`: never recorded). `query` is unit length; cases whose
-/// vectors have another dimension count only globally.
+/// `memory` (`None`: never recorded), `agent_priors[i]` and `patterns[i]`
+/// its agents' record and its pattern (missing ones add nothing). `query`
+/// is unit length; cases whose vectors have another dimension count only
+/// globally.
 pub fn posteriors(
     memory: &Memory,
     query: &[f32],
     arm_ids: &[Option<u32>],
     agent_priors: &[AgentPrior],
+    patterns: &[Pattern],
     config: &DesignerConfig,
 ) -> Vec<Posterior> {
     let mut slot_of = vec![None; memory.arm_count()];
@@ -86,7 +98,12 @@ pub fn posteriors(
     let query = Quantized::new(query);
     let mut near: Vec<Vec<(f32, f64)>> = vec![Vec::new(); arm_ids.len()];
     let mut global = vec![(0.0f64, 0.0f64); arm_ids.len()];
+    // (cases, score sum) per pattern, indexed by discriminant.
+    let mut by_pattern = [(0.0f64, 0.0f64); Pattern::ALL.len()];
     for entry in memory.entries() {
+        let record = &mut by_pattern[entry.pattern as usize];
+        record.0 += 1.0;
+        record.1 += entry.score;
         let Some(i) = slot_of.get(entry.arm as usize).copied().flatten() else {
             continue;
         };
@@ -103,6 +120,7 @@ pub fn posteriors(
     let k = config.neighbours.max(1);
     let h = config.bandwidth.max(1e-6);
     let strength = config.global_strength.max(0.0);
+    let pattern_strength = config.pattern_prior_strength.max(0.0);
     near.iter_mut()
         .zip(global)
         .zip(
@@ -111,7 +129,8 @@ pub fn posteriors(
                 .copied()
                 .chain(std::iter::repeat(AgentPrior::default())),
         )
-        .map(|((near, (n, sum)), agent)| {
+        .zip(patterns.iter().map(Some).chain(std::iter::repeat(None)))
+        .map(|(((near, (n, sum)), agent), pattern)| {
             if near.len() > k {
                 near.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0));
                 near.truncate(k);
@@ -134,6 +153,14 @@ pub fn posteriors(
                 let m0 = agent.mean.clamp(0.0, 1.0);
                 successes += s0 * m0;
                 failures += s0 * (1.0 - m0);
+            }
+            if let Some(&pattern) = pattern {
+                let (np, sum) = by_pattern[pattern as usize];
+                let sp = np.min(pattern_strength);
+                if sp > 0.0 {
+                    successes += sp * sum / np;
+                    failures += sp * (1.0 - sum / np);
+                }
             }
             Posterior {
                 alpha: 1.0 + successes,
@@ -158,6 +185,8 @@ mod tests {
             neighbours: 2,
             bandwidth: 0.25,
             global_strength: 4.0,
+            agent_prior_strength: 4.0,
+            pattern_prior_strength: 4.0,
             ..DesignerConfig::default()
         }
     }
@@ -166,7 +195,7 @@ mod tests {
     fn an_unrecorded_arm_keeps_the_uniform_prior() {
         let dir = tempfile::tempdir().unwrap();
         let store = CaseStore::open(dir.path(), 10).unwrap();
-        let p = posteriors(&store.read(), &[1.0, 0.0], &[None], &[], &config());
+        let p = posteriors(&store.read(), &[1.0, 0.0], &[None], &[], &[], &config());
         assert_eq!(
             p,
             [Posterior {
@@ -188,6 +217,7 @@ mod tests {
             &[1.0, 0.0],
             &[None, None],
             &[known, fresh],
+            &[],
             &config(),
         );
         // At most A = 4 observations, at the agent's mean; no evidence of
@@ -196,6 +226,50 @@ mod tests {
         assert!((p[0].beta - (1.0 + 4.0 * 0.1)).abs() < 1e-9, "{:?}", p[0]);
         assert_eq!(p[0].evidence, 0.0);
         assert_eq!((p[1].alpha, p[1].beta), (1.0, 1.0));
+    }
+
+    #[test]
+    fn a_new_arm_starts_from_its_patterns_record_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CaseStore::open(dir.path(), 20).unwrap();
+        // Six cases of review arms, one success; two cascade successes.
+        for score in [1.0, 0.0, 0.0, 0.0, 0.0, 0.0] {
+            let mut c = case_at("generate-review-revise(a, r)", &[1.0, 0.0], score);
+            c.pattern = Pattern::GenerateReviewRevise;
+            store.record(&c).unwrap();
+        }
+        for _ in 0..2 {
+            let mut c = case_at("generate-test-escalate(a, b)", &[1.0, 0.0], 1.0);
+            c.pattern = Pattern::GenerateTestEscalate;
+            store.record(&c).unwrap();
+        }
+        let agents = AgentPrior { mean: 0.8, n: 10.0 };
+        let p = posteriors(
+            &store.read(),
+            &[0.0, 1.0],
+            &[None, None, None],
+            &[agents; 3],
+            &[
+                Pattern::GenerateReviewRevise,
+                Pattern::GenerateTestEscalate,
+                Pattern::Single,
+            ],
+            &config(),
+        );
+        // Agents: 4 observations at 0.8. Review: min(6, P = 4) at 1/6;
+        // cascade: 2 at 1; single: no record, nothing added.
+        assert!((p[0].alpha - (1.0 + 3.2 + 4.0 / 6.0)).abs() < 1e-9, "{:?}", p[0]);
+        assert!(
+            (p[0].beta - (1.0 + 0.8 + 4.0 * 5.0 / 6.0)).abs() < 1e-9,
+            "{:?}",
+            p[0]
+        );
+        assert!((p[1].alpha - (1.0 + 3.2 + 2.0)).abs() < 1e-9, "{:?}", p[1]);
+        assert!((p[1].beta - (1.0 + 0.8)).abs() < 1e-9, "{:?}", p[1]);
+        assert!((p[2].alpha - (1.0 + 3.2)).abs() < 1e-9, "{:?}", p[2]);
+        assert!(p[0].mean() < p[2].mean() && p[2].mean() < p[1].mean());
+        // A prior, not evidence of the arm's own.
+        assert!(p.iter().all(|q| q.evidence == 0.0));
     }
 
     #[test]
@@ -210,7 +284,7 @@ mod tests {
         store.record(&case_at("a", &[1.0, 0.0], 1.0)).unwrap();
         let memory = store.read();
         let id = memory.arm_id("a");
-        let [p] = posteriors(&memory, &[1.0, 0.0], &[id], &[], &config())[..] else {
+        let [p] = posteriors(&memory, &[1.0, 0.0], &[id], &[], &[], &config())[..] else {
             panic!("one arm")
         };
         // Local: the 2 nearest (both successes, w = 1). Global: m = 3/4 at
@@ -219,7 +293,7 @@ mod tests {
         assert!((p.beta - (1.0 + 0.5)).abs() < 1e-9, "{p:?}");
         assert!((p.evidence - 4.0).abs() < 1e-9);
         // From the orthogonal side the successes are far (w = e⁻⁴).
-        let q = posteriors(&memory, &[0.0, 1.0], &[id], &[], &config())[0];
+        let q = posteriors(&memory, &[0.0, 1.0], &[id], &[], &[], &config())[0];
         assert!(q.mean() < p.mean());
     }
 
