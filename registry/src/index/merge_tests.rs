@@ -390,3 +390,37 @@ fn changes_during_a_background_merge_are_kept() {
     assert_eq!(after.index.stats().graphs_ready, 1);
     assert_exact(&after.index, &model, &mut rng, seed);
 }
+
+/// With background builds the idle timer merges by itself once writes stop
+/// (nothing here waits for the background, which would merge too).
+#[test]
+fn idle_timer_merges_a_quiet_index() {
+    let seed = seed("idle_timer_merges_a_quiet_index");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let config = IndexConfig {
+        hnsw_min_rows: usize::MAX,
+        max_small_segments: 100,
+        idle_merge_after_ms: Some(50),
+        background_builds: true,
+        exact_max_rows: usize::MAX,
+        ..small_graph_config()
+    };
+    let index = CapabilityIndex::new("t", DIM, config);
+    let mut model = Model::default();
+    // 80 rows: two sealed flat segments of 32 (the flat rule would wait
+    // for 101), 16 rows open.
+    for v in versions(&mut rng, "q/agent", 40) {
+        index.insert_version(&v).unwrap();
+        model.insert(&v);
+    }
+    let start = Instant::now();
+    while sealed_sizes(&index) != [64] {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no idle merge: {:?}",
+            sealed_sizes(&index)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_exact(&index, &model, &mut rng, seed);
+}
