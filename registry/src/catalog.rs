@@ -77,7 +77,11 @@ pub struct AgentCard {
 
 impl AgentCard {
     pub fn version(&self, version: &str) -> Option<&VersionCard> {
-        self.versions.iter().find(|v| v.version.to_string() == version)
+        // Parsed once rather than formatting every version to compare: this
+        // runs per routed hit. semver's text form is canonical, so the two
+        // agree.
+        let wanted = Version::parse(version).ok()?;
+        self.versions.iter().find(|v| v.version == wanted)
     }
 
     pub fn current(&self) -> Option<&VersionCard> {

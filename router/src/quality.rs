@@ -185,6 +185,11 @@ impl QualityModel {
     /// Similarity-weighted mean success of the nearest recorded skills of
     /// other agents, and the pseudo-count it is worth.
     fn neighbour_prior(&self, key: &StatsKey) -> Option<(f64, f64)> {
+        // Nothing to borrow from: skip the cache, which would otherwise fill
+        // with an entry per skill ever routed to.
+        if self.stats.is_empty() {
+            return None;
+        }
         let epoch = self.stats.epoch();
         if let Some(cached) = self.neighbour_priors.get(key)
             && epoch.saturating_sub(cached.0) < self.config.refresh_every
@@ -197,9 +202,6 @@ impl QualityModel {
     }
 
     fn compute_neighbour_prior(&self, key: &StatsKey) -> Option<(f64, f64)> {
-        if self.stats.is_empty() {
-            return None;
-        }
         let mine = self.primary_vector(key)?;
         let mut near: Vec<(f32, f64)> = Vec::new();
         for other in self.stats.keys() {
