@@ -21,13 +21,15 @@
 //!   matmul (`vnni.rs`, `docs/benchmarks.md`).
 //! - Single short texts (queries) run on a plan optimised for their concrete
 //!   `[1, S]` shape, which resolves all shape arithmetic at optimisation time
-//!   and was 15–20 % faster than the symbolic plan for 4–16-token queries.
-//!   `S` is rounded up to a multiple of [`SEQ_BUCKET`] so that 8 plans serve
-//!   every query up to [`CONCRETE_MAX_SEQ`] tokens; the extra positions are
-//!   padding, masked out of attention and pooling. Batches and long texts
-//!   share one symbolic plan: concrete plans for every `(B, S)` would cost
-//!   packed weights (~40 MB in f32, a quarter in int8) and ~0.1 s of
-//!   optimisation each.
+//!   and was 15–20 % faster than the symbolic plan for 4–16-token queries
+//!   (and half the time at 65–72 tokens). `S` is rounded up by [`bucket`] to
+//!   a multiple of 2 up to 32 tokens, of 4 up to 64 and of 8 up to
+//!   [`CONCRETE_MAX_SEQ`]: 32 plans, whose padding (masked out of attention
+//!   and pooling, but computed like real tokens) is at most 1 token for the
+//!   20–30-token queries of a typical route. With multiples of 8, a
+//!   26-token query ran on 32 rows. A plan costs 30–50 ms to optimise and
+//!   little memory: the fused int8 ops of every plan share one packed weight
+//!   (`vnni.rs`). Batches and long texts share one symbolic plan.
 //! - Batching does not pay on CPU for short texts (see `embed_batch`), so
 //!   only texts longer than [`CONCRETE_MAX_SEQ`] are padded into batches.
 //! - tract runs each call on the calling thread (its default single-thread
@@ -69,18 +71,13 @@ pub const MAX_TOKENS: usize = 256;
 /// memory (the attention scores alone are 32 × 12 heads × 256² floats, 100 MB,
 /// at 256 tokens).
 pub const MAX_BATCH: usize = 32;
-/// Sequence lengths are padded up to a multiple of this, so that queries of
-/// nearby lengths share an optimised plan.
-const SEQ_BUCKET: usize = 8;
 /// Single texts up to this many tokens run on a plan optimised for their
-/// exact (bucketed) shape; everything else shares one symbolic plan. Each
-/// concrete plan holds its own packed copy of the layer weights (about 40 MB
-/// measured with f32 weights; the int8 weights are a quarter of that),
-/// so they are kept for the latency-critical case only: routing queries,
-/// which are short.
-const CONCRETE_MAX_SEQ: usize = 64;
+/// (bucketed, see [`bucket`]) length; everything else shares one symbolic
+/// plan. Covers all but 1 of 979 MetaTool queries sampled by the embedder
+/// bench (p90 44 tokens, longest 164).
+const CONCRETE_MAX_SEQ: usize = 128;
 /// Every concrete plan plus the symbolic one, so none is ever evicted.
-const PLAN_CACHE: usize = CONCRETE_MAX_SEQ / SEQ_BUCKET + 1;
+const PLAN_CACHE: usize = 32 + 1;
 
 const INPUTS: [&str; 3] = ["input_ids", "attention_mask", "token_type_ids"];
 const OUTPUT: &str = "last_hidden_state";
@@ -170,10 +167,11 @@ impl OnnxEmbedder {
         &self.dir
     }
 
-    /// Optimises every plan ahead of use (about 0.1 s each), so that the
-    /// first requests of each length do not pay for it.
+    /// Optimises every plan ahead of use (33 plans, 1–1.6 s in all on the
+    /// shared bench box), so that the first requests of each length do not
+    /// pay for it.
     pub fn warm_up(&self) -> Result<(), EmbedError> {
-        for s in (SEQ_BUCKET..=CONCRETE_MAX_SEQ).step_by(SEQ_BUCKET) {
+        for s in concrete_lengths() {
             self.plan(1, s)?;
         }
         self.plan(2, 1).map(drop)
@@ -315,7 +313,7 @@ impl Embedder for OnnxEmbedder {
         let mut start = 0;
         while start < order.len() {
             let shortest = encodings[order[start]].len();
-            let limit = shortest + (shortest / 4).max(SEQ_BUCKET);
+            let limit = shortest + (shortest / 4).max(BATCH_SLACK);
             let max_batch = if shortest <= CONCRETE_MAX_SEQ {
                 1
             } else {
@@ -337,9 +335,26 @@ impl Embedder for OnnxEmbedder {
     }
 }
 
-/// Rounds a sequence length up to the plan bucket.
+/// Tokens a padded batch of long texts may add to its shortest one, at
+/// least (a quarter of it otherwise).
+const BATCH_SLACK: usize = 8;
+
+/// The sequence length of the concrete plan for a single text of `len`
+/// tokens (`len <= CONCRETE_MAX_SEQ`): rounded up to a multiple of 2 up to
+/// 32 tokens, of 4 up to 64, of 8 beyond, so that a text is padded by one
+/// token or at most ~10 % (the padded rows cost as much as real ones).
 fn bucket(len: usize) -> usize {
-    len.max(1).div_ceil(SEQ_BUCKET) * SEQ_BUCKET
+    let step = match len {
+        0..=32 => 2,
+        33..=64 => 4,
+        _ => 8,
+    };
+    len.max(1).div_ceil(step) * step
+}
+
+/// Every length [`bucket`] returns, ascending.
+fn concrete_lengths() -> impl Iterator<Item = usize> {
+    (1..=CONCRETE_MAX_SEQ).filter(|&len| bucket(len) == len)
 }
 
 fn model_error(stage: &'static str, e: TractError) -> EmbedError {
@@ -482,4 +497,22 @@ fn fold_constants(model: &mut TypedModel) -> TractResult<()> {
     }
     patch.apply(model)?;
     model.compact()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_pad_little_and_every_plan_is_cached() {
+        let lengths: Vec<usize> = concrete_lengths().collect();
+        assert_eq!(lengths.len() + 1, PLAN_CACHE);
+        assert_eq!(lengths.last(), Some(&CONCRETE_MAX_SEQ));
+        for len in 1..=CONCRETE_MAX_SEQ {
+            let s = bucket(len);
+            assert!(lengths.contains(&s) && s >= len, "{len} -> {s}");
+            assert!(s - len <= (len * 11 / 100).max(1), "{len} -> {s}");
+        }
+        assert_eq!((bucket(26), bucket(27), bucket(33), bucket(65)), (26, 28, 36, 72));
+    }
 }
