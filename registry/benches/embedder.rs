@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use switchyard_registry::embedder::{Embedder, OnnxEmbedder};
+use switchyard_registry::procstat;
 
 /// 14 words + `[CLS]`/`[SEP]` = 16 tokens (checked below).
 const QUERY: &str = "please find an agent that can translate my product manual from english into german";
@@ -127,13 +128,10 @@ fn real_queries(embedder: &OnnxEmbedder, path: &std::path::Path) {
     }
 }
 
-/// Time this thread has spent on a CPU (Linux scheduler statistics; zero
-/// elsewhere).
+/// Time this thread has spent on a CPU (zero where the platform does not
+/// tell).
 fn on_cpu() -> Duration {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .map_or(Duration::ZERO, Duration::from_nanos)
+    procstat::thread_cpu_time().unwrap_or_default()
 }
 
 /// Varied skill-like texts of 15 to 40 tokens, like the primary texts of

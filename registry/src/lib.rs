@@ -10,6 +10,7 @@
 //! - [`embedder`]: local ONNX text embedder that turns skills into capability vectors.
 //! - [`index`]: segmented, filtered HNSW capability index over those vectors.
 //! - [`lexical`]: skill-text term statistics for BM25, fused with the dense score.
+//! - [`procstat`]: resident memory and thread CPU time, for the benchmarks.
 //!
 //! Everything here is synchronous: callers on an async runtime run these calls
 //! on blocking threads.
@@ -20,6 +21,7 @@ pub mod embedder;
 pub mod error;
 pub mod index;
 pub mod lexical;
+pub mod procstat;
 pub mod store;
 pub mod versions;
 

@@ -240,12 +240,9 @@ async fn the_service_returns_the_embedder_vectors() {
 fn timing() {
     use std::time::Instant;
     fn rss() -> String {
-        std::fs::read_to_string("/proc/self/status")
+        switchyard_registry::procstat::rss_bytes()
+            .map(|b| format!("VmRSS: {} kB", b / 1024))
             .unwrap_or_default()
-            .lines()
-            .find(|l| l.starts_with("VmRSS"))
-            .unwrap_or("")
-            .to_owned()
     }
     fn p50(e: &OnnxEmbedder, texts: &[&str], n: usize) -> std::time::Duration {
         let started = Instant::now();

@@ -49,7 +49,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
@@ -57,6 +57,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 use switchyard_registry::embedder::Embedder;
+use switchyard_registry::procstat::thread_cpu_time;
 use switchyard_registry::{Catalog, IndexOrigin, Principal};
 use switchyard_schemas::api::Scope;
 use switchyard_schemas::manifest::{
@@ -771,7 +772,7 @@ fn run_case_blocking(
         router.route_blocking(principal, req)?;
     }
     let mut tally = Tally::default();
-    let cpu = thread_cpu_ns();
+    let cpu = thread_cpu_time();
     for req in &requests[warm..] {
         let start = Instant::now();
         let answer = router.route_blocking(principal, req)?;
@@ -786,7 +787,7 @@ fn run_case_blocking(
 /// on-CPU time where the platform tells it.
 fn embed_latencies(embedder: &dyn Embedder, texts: &[String]) -> Result<(LatencySummary, Option<f64>)> {
     let mut ms = Vec::with_capacity(texts.len());
-    let cpu = thread_cpu_ns();
+    let cpu = thread_cpu_time();
     for t in texts {
         let start = Instant::now();
         embedder.embed(t)?;
@@ -797,20 +798,9 @@ fn embed_latencies(embedder: &dyn Embedder, texts: &[String]) -> Result<(Latency
     Ok((summarise(&ms), cpu_mean))
 }
 
-/// Nanoseconds the calling thread has run on a CPU, from the scheduler's
-/// statistics (`/proc/thread-self/schedstat`, Linux): unlike the wall
-/// clock it leaves out time spent waiting for a core, which on a shared
-/// machine can dominate. The counter only advances at scheduler ticks and
-/// switches (a few milliseconds), so only spans of many routes are
-/// meaningful, never one. `None` where the file does not exist.
-fn thread_cpu_ns() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    stat.split_whitespace().next()?.parse().ok()
-}
-
 /// Mean on-CPU milliseconds of `n` operations since `start` (from
-/// [`thread_cpu_ns`] on the same thread).
-fn cpu_mean_ms(start: Option<u64>, n: usize) -> Option<f64> {
-    let (a, b) = (start?, thread_cpu_ns()?);
-    Some(b.saturating_sub(a) as f64 / 1e6 / n.max(1) as f64)
+/// [`thread_cpu_time`] on the same thread).
+fn cpu_mean_ms(start: Option<Duration>, n: usize) -> Option<f64> {
+    let (a, b) = (start?, thread_cpu_time()?);
+    Some(b.saturating_sub(a).as_secs_f64() * 1e3 / n.max(1) as f64)
 }

@@ -203,13 +203,6 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i]
 }
 
-fn rss_bytes() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
 fn dir_bytes(dir: &std::path::Path) -> u64 {
     std::fs::read_dir(dir)
         .map(|rd| {
@@ -469,7 +462,7 @@ fn run_case(cfg: &IndexBenchConfig, rows: usize) -> IndexBenchCase {
         startup_secs,
         reload_identical,
         vector_and_graph_bytes: stats.vector_and_graph_bytes,
-        rss_bytes: rss_bytes(),
+        rss_bytes: crate::procstat::rss_bytes(),
         exact_ns_per_row,
         crossover_rows: hnsw_full_us * 1000.0 / exact_ns_per_row,
         selectivities,
