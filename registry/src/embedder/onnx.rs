@@ -81,7 +81,7 @@ pub const MAX_BATCH: usize = 32;
 /// bench (p90 44 tokens, longest 164).
 const CONCRETE_MAX_SEQ: usize = 128;
 /// Every concrete plan plus the symbolic one, so none is ever evicted.
-const PLAN_CACHE: usize = 32 + 1;
+const PLAN_CACHE: usize = concrete_plan_count() + 1;
 
 const INPUTS: [&str; 3] = ["input_ids", "attention_mask", "token_type_ids"];
 const OUTPUT: &str = "last_hidden_state";
@@ -347,18 +347,32 @@ const BATCH_SLACK: usize = 8;
 /// tokens (`len <= CONCRETE_MAX_SEQ`): rounded up to a multiple of 2 up to
 /// 32 tokens, of 4 up to 64, of 8 beyond, so that a text is padded by one
 /// token or at most ~10 % (the padded rows cost as much as real ones).
-fn bucket(len: usize) -> usize {
+const fn bucket(len: usize) -> usize {
     let step = match len {
         0..=32 => 2,
         33..=64 => 4,
         _ => 8,
     };
-    len.max(1).div_ceil(step) * step
+    let len = if len == 0 { 1 } else { len };
+    len.div_ceil(step) * step
 }
 
 /// Every length [`bucket`] returns, ascending.
 fn concrete_lengths() -> impl Iterator<Item = usize> {
     (1..=CONCRETE_MAX_SEQ).filter(|&len| bucket(len) == len)
+}
+
+/// How many lengths [`concrete_lengths`] yields (a `const` for the plan
+/// cache's size).
+const fn concrete_plan_count() -> usize {
+    let (mut len, mut count) = (1, 0);
+    while len <= CONCRETE_MAX_SEQ {
+        if bucket(len) == len {
+            count += 1;
+        }
+        len += 1;
+    }
+    count
 }
 
 fn model_error(stage: &'static str, e: TractError) -> EmbedError {
