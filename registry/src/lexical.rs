@@ -114,23 +114,52 @@ impl LexicalStats {
             });
     }
 
-    /// BM25 of `doc` for the query terms `query`.
-    pub fn bm25(&self, query: &[String], doc: &TermCounts) -> f64 {
+    /// Reads what BM25 needs of the statistics for the query terms `query`
+    /// (as [`terms`] returns them) once, to score many documents with
+    /// [`LexicalQuery::bm25`].
+    pub fn query(&self, query: &[String]) -> LexicalQuery {
         let docs = self.docs.load(Ordering::Acquire).max(1) as f64;
-        let avg = (self.total_len.load(Ordering::Acquire) as f64 / docs).max(1.0);
-        let norm = K1 * (1.0 - B + B * f64::from(doc.len) / avg);
-        query
-            .iter()
-            .map(|t| {
-                let tf = f64::from(doc.count(t));
-                if tf == 0.0 {
-                    return 0.0;
-                }
-                let df = self.df.get(t).map_or(0, |n| *n) as f64;
-                let idf = (1.0 + (docs - df + 0.5) / (df + 0.5)).ln();
-                idf * tf * (K1 + 1.0) / (tf + norm)
-            })
-            .sum()
+        let avg_len = (self.total_len.load(Ordering::Acquire) as f64 / docs).max(1.0);
+        let mut sorted: Vec<&String> = query.iter().collect();
+        sorted.sort_unstable();
+        let mut terms: Vec<(String, f64)> = Vec::with_capacity(sorted.len());
+        for t in sorted {
+            let df = self.df.get(t).map_or(0, |n| *n) as f64;
+            let idf = (1.0 + (docs - df + 0.5) / (df + 0.5)).ln();
+            match terms.last_mut() {
+                // A term the query repeats counts once per occurrence.
+                Some((last, weight)) if last == t => *weight += idf,
+                _ => terms.push((t.clone(), idf)),
+            }
+        }
+        LexicalQuery { terms, avg_len }
+    }
+}
+
+/// Query terms with their IDFs, read from [`LexicalStats`] once per query:
+/// scoring a document then touches neither the shared table nor any of the
+/// document's terms twice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LexicalQuery {
+    /// Distinct terms, sorted, each with its IDF times its count in the query.
+    terms: Vec<(String, f64)>,
+    avg_len: f64,
+}
+
+impl LexicalQuery {
+    /// BM25 of `doc`: one merge of the two sorted term lists.
+    pub fn bm25(&self, doc: &TermCounts) -> f64 {
+        let norm = K1 * (1.0 - B + B * f64::from(doc.len) / self.avg_len);
+        let mut counts = doc.counts.iter().peekable();
+        let mut score = 0.0;
+        for (term, weight) in &self.terms {
+            while counts.next_if(|(t, _)| t < term).is_some() {}
+            if let Some((_, n)) = counts.next_if(|(t, _)| t == term) {
+                let tf = f64::from(*n);
+                score += weight * tf * (K1 + 1.0) / (tf + norm);
+            }
+        }
+        score
     }
 }
 
@@ -163,11 +192,40 @@ mod tests {
             stats.add(d);
         }
         let q = terms("search flights to Lisbon");
-        let scores: Vec<f64> = docs.iter().map(|d| stats.bm25(&q, d)).collect();
+        let scores: Vec<f64> = docs.iter().map(|d| stats.query(&q).bm25(d)).collect();
         assert!(scores[2] > scores[0] && scores[2] > scores[1], "{scores:?}");
         assert_eq!(scores[3], 0.0);
         stats.remove(&docs[2]);
         // "flight" is now in no document: only "search" can match.
-        assert!((stats.bm25(&q, &docs[0]) - stats.bm25(&q, &docs[1])).abs() < 0.2);
+        let q = stats.query(&q);
+        assert!((q.bm25(&docs[0]) - q.bm25(&docs[1])).abs() < 0.2);
+    }
+
+    #[test]
+    fn a_repeated_query_term_counts_once_per_occurrence() {
+        let stats = LexicalStats::default();
+        let docs: Vec<TermCounts> = [
+            "search flights",
+            "book hotels",
+            "flights flights and more flights",
+        ]
+        .iter()
+        .map(|t| TermCounts::of(t))
+        .collect();
+        for d in &docs {
+            stats.add(d);
+        }
+        let once = stats.query(&terms("flights"));
+        let twice = stats.query(&terms("flights, flights"));
+        for d in &docs {
+            assert!((twice.bm25(d) - 2.0 * once.bm25(d)).abs() < 1e-12);
+        }
+        // Terms on either side of the document's in sorted order are skipped.
+        let both = stats.query(&terms("zebra flights aardvark search"));
+        let parts =
+            stats.query(&terms("flights")).bm25(&docs[0]) + stats.query(&terms("search")).bm25(&docs[0]);
+        assert!(once.bm25(&docs[0]) > 0.0);
+        assert!((both.bm25(&docs[0]) - parts).abs() < 1e-12);
+        assert_eq!(both.bm25(&docs[1]), 0.0);
     }
 }

@@ -25,6 +25,7 @@
 //! its observed one would not.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Instant;
 
 use semver::VersionReq;
@@ -323,30 +324,34 @@ pub(crate) fn route_vector(
         }
     }
 
-    // BM25 of each agent's best skill, normalised by the best of them.
+    // BM25 of each agent's best skill (in `best`'s order), normalised by
+    // the best of them.
     let query_terms = req.query.as_deref().map(switchyard_registry::lexical::terms);
-    let lexical: HashMap<String, f64> = match &query_terms {
-        Some(q) if !q.is_empty() => best
-            .iter()
-            .filter_map(|(agent, hit)| {
-                let card = catalog.card(agent)?;
-                let skill = card
-                    .version(&hit.key.version)?
-                    .skills
-                    .iter()
-                    .find(|s| s.id == hit.key.skill)?;
-                Some((agent.clone(), catalog.lexical().bm25(q, &skill.terms)))
-            })
-            .collect(),
-        _ => HashMap::new(),
+    let lexical: Vec<f64> = match &query_terms {
+        Some(q) if !q.is_empty() => {
+            let q = catalog.lexical().query(q);
+            best.iter()
+                .map(|(agent, hit)| {
+                    let card = catalog.card(agent);
+                    let skill = card.as_ref().and_then(|card| {
+                        card.version(&hit.key.version)?
+                            .skills
+                            .iter()
+                            .find(|s| s.id == hit.key.skill)
+                    });
+                    skill.map_or(0.0, |s| q.bm25(&s.terms))
+                })
+                .collect()
+        }
+        _ => vec![0.0; best.len()],
     };
-    let lexical_max = lexical.values().copied().fold(0.0f64, f64::max);
+    let lexical_max = lexical.iter().copied().fold(0.0f64, f64::max);
     let mut rng = rand::rng();
-    let mut ranked: Vec<RouteCandidate> = Vec::new();
+    let mut ranked: Vec<Scored> = Vec::new();
     let mut below = 0usize;
     let mut over_budget = 0usize;
     let mut best_similarity: Option<f32> = None;
-    for (agent, hit) in best {
+    for ((agent, hit), lex) in best.into_iter().zip(lexical) {
         let Some(card) = catalog.card(&agent) else {
             continue;
         };
@@ -368,7 +373,6 @@ pub(crate) fn route_vector(
         let sampled = req.explore.then(|| est.sample(&mut rng));
         let q = sampled.unwrap_or_else(|| est.mean());
         let w = &prepared.weights;
-        let lex = lexical.get(&agent).copied().unwrap_or(0.0);
         let breakdown = ScoreBreakdown {
             similarity: w.similarity * f64::from(hit.similarity),
             lexical: if lexical_max > 0.0 {
@@ -382,22 +386,19 @@ pub(crate) fn route_vector(
         };
         let score =
             breakdown.similarity + breakdown.lexical + breakdown.quality - breakdown.cost - breakdown.latency;
-        ranked.push(RouteCandidate {
-            agent: agent.clone(),
-            version: hit.key.version.clone(),
-            skill: hit.key.skill.clone(),
-            endpoint: version.endpoint.clone(),
-            similarity: hit.similarity,
-            quality: Quality {
-                mean: est.mean(),
-                n: est.n,
-                prior: est.prior,
-                sampled,
-            },
-            cost_usd: cost,
-            cost_source,
-            latency_ms: latency,
-            latency_source,
+        let quality = Quality {
+            mean: est.mean(),
+            n: est.n,
+            prior: est.prior,
+            sampled,
+        };
+        ranked.push(Scored {
+            agent,
+            hit,
+            card,
+            quality,
+            cost: (cost, cost_source),
+            latency: (latency, latency_source),
             score,
             breakdown,
         });
@@ -405,11 +406,11 @@ pub(crate) fn route_vector(
     ranked.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)
-            .then(b.similarity.total_cmp(&a.similarity))
+            .then(b.hit.similarity.total_cmp(&a.hit.similarity))
             .then_with(|| a.agent.cmp(&b.agent))
     });
     ranked.truncate(prepared.k);
-    let candidates = ranked;
+    let candidates: Vec<RouteCandidate> = ranked.into_iter().filter_map(Scored::into_candidate).collect();
     let abstained = candidates.is_empty().then(|| Abstention {
         reason: if best_similarity.is_some() {
             "below_threshold".to_owned()
@@ -470,6 +471,40 @@ fn search_plan(purpose: &str, fetch: usize, plan: &QueryPlan) -> SearchPlan {
 }
 
 /// Observed mean cost once enough costs were reported, else declared.
+/// An agent that passed every filter, scored. Only the top k become
+/// [`RouteCandidate`]s: most fetched agents are dropped, and a candidate
+/// owns four strings.
+struct Scored {
+    agent: String,
+    hit: Hit,
+    card: Arc<AgentCard>,
+    quality: Quality,
+    cost: (f64, Source),
+    latency: (u32, Source),
+    score: f64,
+    breakdown: ScoreBreakdown,
+}
+
+impl Scored {
+    fn into_candidate(self) -> Option<RouteCandidate> {
+        let endpoint = self.card.version(&self.hit.key.version)?.endpoint.clone();
+        Some(RouteCandidate {
+            agent: self.agent,
+            version: self.hit.key.version,
+            skill: self.hit.key.skill,
+            endpoint,
+            similarity: self.hit.similarity,
+            quality: self.quality,
+            cost_usd: self.cost.0,
+            cost_source: self.cost.1,
+            latency_ms: self.latency.0,
+            latency_source: self.latency.1,
+            score: self.score,
+            breakdown: self.breakdown,
+        })
+    }
+}
+
 pub(crate) fn effective_cost(
     version: &VersionCard,
     record: Option<&Record>,

@@ -136,6 +136,8 @@ impl Serialize for RowPoint {
 
 /// instant-distance's link count per node on layer zero (2·M) and above (M).
 const ZERO_LINKS: usize = 64;
+/// Bytes per cache line on the CPUs we run on.
+const CACHE_LINE: usize = 64;
 const UPPER_LINKS: usize = 32;
 /// instant-distance's marker for an unused link slot.
 const NO_LINK: u32 = u32::MAX;
@@ -292,6 +294,17 @@ impl Graph {
         self.row_score(qc, self.links.rows[node as usize] as usize)
     }
 
+    /// Loads every cache line of a node's int8 row, so that the row is in
+    /// cache (or on its way) when its dot product runs.
+    #[inline]
+    fn touch(&self, node: u32) {
+        let d = self.quantized.dim;
+        let start = self.links.rows[node as usize] as usize * d;
+        for i in (start..start + d).step_by(CACHE_LINE) {
+            std::hint::black_box(self.quantized.codes[i]);
+        }
+    }
+
     /// Approximate best `ef` rows among those `allowed`, unordered: greedy
     /// descent through the upper layers, then a best-first walk of layer 0
     /// that keeps going through disallowed nodes until `ef` allowed rows are
@@ -336,14 +349,25 @@ impl Graph {
                 if results.len() >= ef && sim < worst(&results) {
                     break;
                 }
+                let mut fresh = [0u32; ZERO_LINKS];
+                let mut m = 0;
                 for &n in self.links.zero[node as usize]
                     .0
                     .iter()
                     .take_while(|&&n| n != NO_LINK)
                 {
-                    if !visited.first_visit(n) {
-                        continue;
+                    if visited.first_visit(n) {
+                        fresh[m] = n;
+                        m += 1;
                     }
+                }
+                // Neighbours' rows lie anywhere in the segment, so each is a
+                // cache miss: loading them all before the first dot product
+                // overlaps the misses instead of paying them one by one.
+                for &n in &fresh[..m] {
+                    self.touch(n);
+                }
+                for &n in &fresh[..m] {
                     let s = self.similarity(qc, n);
                     if results.len() < ef || s > worst(&results) {
                         candidates.push((OrderedScore(s), n));

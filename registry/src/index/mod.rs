@@ -107,9 +107,7 @@ pub use model::{
 use graph::Graph;
 use model::{CURRENT_FLAG, status_bit, status_from_bit};
 use persist::{Manifest, ManifestSegment};
-use segment::{
-    Candidate, LiveState, SegmentBuilder, SegmentData, SegmentQuery, SegmentView, merge, same_group,
-};
+use segment::{Candidate, LiveState, SegmentBuilder, SegmentData, SegmentQuery, SegmentView, group, merge};
 
 /// Allowed-row count at or below which a segment is scanned exactly in f32
 /// rather than by the graph or the int8 scan. Measured with
@@ -899,11 +897,12 @@ impl CapabilityIndex {
                 .then_with(|| key(a).cmp(key(b)))
         });
         let mut chosen: Vec<&Candidate> = Vec::with_capacity(req.k);
+        let mut groups: HashSet<(&str, &str, &str)> = HashSet::with_capacity(req.k);
         for c in &cands {
             if chosen.len() >= req.k {
                 break;
             }
-            if req.best_per_skill && chosen.iter().any(|o| same_group(key(o), key(c))) {
+            if req.best_per_skill && !groups.insert(group(key(c))) {
                 continue;
             }
             chosen.push(c);

@@ -3,7 +3,7 @@
 //! per-segment planner that picks an exact scan or HNSW for each query.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -238,7 +238,12 @@ pub(crate) fn group_width(keys: &[RowKey]) -> usize {
 }
 
 pub(crate) fn same_group(a: &RowKey, b: &RowKey) -> bool {
-    a.skill == b.skill && a.version == b.version && a.agent == b.agent
+    group(a) == group(b)
+}
+
+/// The skill a row belongs to: its vectors form one group.
+pub(crate) fn group(k: &RowKey) -> (&str, &str, &str) {
+    (&k.skill, &k.version, &k.agent)
 }
 
 /// Copies the live rows of `views` into one new segment; also returns where
@@ -400,14 +405,10 @@ fn enough(found: &[(u32, f32)], d: &SegmentData, q: &SegmentQuery<'_>) -> bool {
     if !q.best_per_skill || d.group_width == 1 {
         return found.len() >= q.k;
     }
-    let mut groups: Vec<&RowKey> = Vec::new();
+    let mut groups = HashSet::new();
     for &(row, _) in found {
-        let key = &d.keys[row as usize];
-        if !groups.iter().any(|g| same_group(g, key)) {
-            groups.push(key);
-            if groups.len() >= q.k {
-                return true;
-            }
+        if groups.insert(group(&d.keys[row as usize])) && groups.len() >= q.k {
+            return true;
         }
     }
     false
