@@ -22,6 +22,15 @@
 //!    each other arm is valued by a Thompson sample of its score on queries
 //!    like this one (kNN-smoothed Beta posteriors over the case memory, see
 //!    `policy`) minus `λ·expected cost + μ·nodes`, and the best wins.
+//!    Two rules about where exploring is paid for: on a task with tests a
+//!    winning single-agent arm runs as the cascade from the same generator
+//!    (the same answer whenever it passes the tests, a second generator's
+//!    only when it fails, when the single answer would have scored 0); and
+//!    once `EXPLORE_WHERE_TESTED_MIN` (20) cases of testing patterns are
+//!    recorded near the query, a task without tests takes each arm's
+//!    posterior mean rather than a draw: a failed exploration there is a
+//!    wrong answer delivered, while tested tasks, where the cascade catches
+//!    it, keep exploring.
 //! 4. **Spec.** The chosen arm becomes a [`WorkflowSpec`] with its agents
 //!    pinned as `name@=version`, the budget split over the steps in
 //!    proportion to their expected cost; it passes [`validate_workflow`].
@@ -79,6 +88,9 @@ const ROLE_VECTORS_MAX: usize = 256;
 const EXPLORE_DEPTH: usize = 4;
 /// Longest recorded arm key: a pattern and a few pins.
 const ARM_MAX: usize = 1000;
+/// Cases of testing patterns near a query after which a task without tests
+/// is no longer explored on.
+const EXPLORE_WHERE_TESTED_MIN: usize = 20;
 /// Most values of a recorded query vector.
 const VECTOR_MAX: usize = 4096;
 
@@ -434,20 +446,29 @@ impl Designer {
             self.config.explore_generators,
             self.config.lambda_per_usd,
         );
-        let posteriors = {
+        let (posteriors, taught) = {
             let memory = self.store.read();
+            let taught =
+                !task.tests && policy::tested_nearby(&memory, &query, &self.config, EXPLORE_WHERE_TESTED_MIN);
             let ids: Vec<Option<u32>> = arms.iter().map(|a| memory.arm_id(&a.key)).collect();
             let priors: Vec<_> = arms.iter().map(|a| a.agent_prior).collect();
             let patterns: Vec<Pattern> = arms.iter().map(|a| a.pattern).collect();
-            policy::posteriors(&memory, &query, &ids, &priors, &patterns, &self.config)
+            let posteriors = policy::posteriors(&memory, &query, &ids, &priors, &patterns, &self.config);
+            (posteriors, taught)
         };
+        // Exploring costs failed tasks. Where tests catch a failing answer
+        // (a cascade escalates it) that cost is small; where nothing does, it
+        // is a wrong answer delivered. So once tested tasks like this one
+        // have taught the policy, a task without tests gets the best-known
+        // arm, not a draw.
+        let greedy = request.greedy || taught;
         let budget = request.budget_usd;
         let mut best: Option<(usize, f64)> = None;
         let mut alternatives: Vec<ArmValue> = Vec::with_capacity(arms.len());
         for (i, (arm, posterior)) in arms.iter().zip(&posteriors).enumerate() {
             let fits_budget = arm.expected_cost <= budget;
             let (success, value) = if fits_budget {
-                let success = if request.greedy {
+                let success = if greedy {
                     posterior.mean()
                 } else {
                     posterior.draw(rng)
@@ -485,6 +506,11 @@ impl Designer {
                 })
         });
 
+        let chosen = if task.tests {
+            checked_single(&arms, chosen, budget)
+        } else {
+            chosen
+        };
         let arm = &arms[chosen];
         let calls_agent: Vec<bool> = arm
             .steps
@@ -561,6 +587,28 @@ impl Designer {
         cache.insert(key, vector.clone());
         Ok((vector, spent))
     }
+}
+
+/// With tests, the arm to run in place of arm `chosen` when that is a
+/// single agent: the cascade from the same generator, if it fits the
+/// budget. It returns the same answer whenever that answer passes the
+/// tests, at the same cost, and asks a second generator only when it
+/// fails, when the single arm would almost surely have scored 0.
+fn checked_single(arms: &[arms::Arm<'_>], chosen: usize, budget: f64) -> usize {
+    fn first<'a>(arm: &arms::Arm<'a>) -> Option<&'a RouteCandidate> {
+        arm.steps.first().and_then(|s| s.calls.pinned())
+    }
+    let arm = &arms[chosen];
+    let (Pattern::Single, Some(generator)) = (arm.pattern, first(arm)) else {
+        return chosen;
+    };
+    arms.iter()
+        .position(|a| {
+            a.pattern == Pattern::GenerateTestEscalate
+                && a.expected_cost <= budget
+                && first(a).is_some_and(|g| g.agent == generator.agent && g.version == generator.version)
+        })
+        .unwrap_or(chosen)
 }
 
 /// `case` with its vector scaled to unit length, if every field is in
@@ -769,6 +817,86 @@ mod tests {
             .map(|seed| design(&designer, &greedy, seed).unwrap().response.arm)
             .collect();
         assert_eq!(arms.len(), 1);
+    }
+
+    #[test]
+    fn with_tests_a_chosen_single_agent_runs_as_its_cascade() {
+        use super::testing::case;
+        let dir = tempfile::tempdir().unwrap();
+        let designer = designer(dir.path());
+        // gen-b alone has a long perfect record: the policy picks its arm.
+        for _ in 0..40 {
+            designer.record(&case("single(acme/gen-b@=1.0.0)", 1.0)).unwrap();
+        }
+        let mut req = request(1.0);
+        req.greedy = true;
+        let best_value = |d: &Design| {
+            d.response
+                .alternatives
+                .iter()
+                .filter_map(|a| a.value.map(|v| (v, a.arm.clone())))
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .unwrap()
+                .1
+        };
+        let tested = design(&designer, &req, 1).unwrap();
+        assert_eq!(best_value(&tested), "single(acme/gen-b@=1.0.0)");
+        assert_eq!(tested.response.pattern, Pattern::GenerateTestEscalate);
+        assert!(
+            tested
+                .response
+                .arm
+                .starts_with("generate-test-escalate(acme/gen-b@=1.0.0, "),
+            "{}",
+            tested.response.arm
+        );
+        let first = &tested.response.spec.nodes[0];
+        assert_eq!(first.agent.as_deref(), Some("acme/gen-b@=1.0.0"));
+
+        // Without tests the single arm runs as it is; and within a budget
+        // only the single fits, it runs alone too.
+        req.task.as_mut().unwrap().tests = false;
+        let untested = design(&designer, &req, 1).unwrap();
+        assert_eq!(untested.response.arm, "single(acme/gen-b@=1.0.0)");
+        let mut tight = request(0.0105);
+        tight.greedy = true;
+        let alone = design(&designer, &tight, 1).unwrap();
+        assert_eq!(alone.response.arm, "single(acme/gen-b@=1.0.0)");
+    }
+
+    #[test]
+    fn tasks_without_tests_exploit_once_tested_tasks_have_taught_the_policy() {
+        let dir = tempfile::tempdir().unwrap();
+        let designer = designer(dir.path());
+        let mut untested = request(1.0);
+        untested.task.as_mut().unwrap().tests = false;
+        let draws = |designer: &Designer, req: &DesignRequest| -> std::collections::HashSet<String> {
+            (0..20)
+                .map(|seed| design(designer, req, seed).unwrap().response.arm)
+                .collect()
+        };
+        // Nothing learnt from tested tasks yet: a draw per design.
+        assert!(draws(&designer, &untested).len() > 1);
+        let mut cascade = super::testing::case(
+            "generate-test-escalate(acme/gen-a@=1.0.0, acme/gen-b@=1.0.0)",
+            1.0,
+        );
+        cascade.pattern = Pattern::GenerateTestEscalate;
+        // Tested tasks unlike this one (orthogonal) teach nothing about it.
+        let mut far = cascade.clone();
+        far.query_vector = vec![0.8, -0.6];
+        for _ in 0..EXPLORE_WHERE_TESTED_MIN {
+            designer.record(&far).unwrap();
+        }
+        assert!(draws(&designer, &untested).len() > 1);
+        for _ in 0..EXPLORE_WHERE_TESTED_MIN - 1 {
+            designer.record(&cascade).unwrap();
+        }
+        assert!(draws(&designer, &untested).len() > 1);
+        designer.record(&cascade).unwrap();
+        // Now the best-known arm, whatever the seed; tested tasks still draw.
+        assert_eq!(draws(&designer, &untested).len(), 1);
+        assert!(draws(&designer, &request(1.0)).len() > 1);
     }
 
     #[test]

@@ -51,6 +51,7 @@ use switchyard_schemas::design::Pattern;
 
 use super::DesignerConfig;
 use super::arms::AgentPrior;
+use super::patterns;
 use super::similarity::Quantized;
 use super::store::Memory;
 
@@ -169,6 +170,23 @@ pub fn posteriors(
             }
         })
         .collect()
+}
+
+/// Whether at least `enough` recorded cases of testing patterns are near
+/// `query` (unit length; at or above the similarity floor): tested tasks
+/// like this one have taught the policy. Stops counting at `enough`.
+pub fn tested_nearby(memory: &Memory, query: &[f32], config: &DesignerConfig, enough: usize) -> bool {
+    let query = Quantized::new(query);
+    memory
+        .entries()
+        .filter(|e| {
+            patterns::needs_tests(e.pattern)
+                && e.vector.dimension() == query.dimension()
+                && f64::from(query.dot(&e.vector)) >= config.min_similarity
+        })
+        .take(enough)
+        .count()
+        >= enough
 }
 
 #[cfg(test)]
