@@ -94,25 +94,23 @@ impl Router {
     pub async fn route(self: &Arc<Self>, principal: &Principal, req: RouteRequest) -> Result<RouteResponse> {
         principal.require(Scope::Route)?;
         let prepared = route::prepare(&self.catalog, principal, &req, &self.config)?;
-        let (vector, embed_micros) = match route::query_input(&self.catalog, &req)? {
-            QueryInput::Vector(v) => (v, 0),
-            QueryInput::Text(text) => {
-                let start = Instant::now();
-                let v = self
-                    .catalog
-                    .embedder()
-                    .embed_query(&text)
-                    .await
-                    .map_err(query_embed_error)?;
-                (v, start.elapsed().as_micros() as u64)
-            }
-        };
         let (this, principal) = (self.clone(), principal.clone());
-        tokio::task::spawn_blocking(move || {
-            route::route_vector(&this, &principal, &req, &prepared, &vector, embed_micros)
-        })
-        .await
-        .map_err(|e| RouterError::Worker(e.to_string()))?
+        match route::query_input(&self.catalog, &req)? {
+            QueryInput::Vector(vector) => tokio::task::spawn_blocking(move || {
+                route::route_vector(&this, &principal, &req, &prepared, &vector, 0)
+            })
+            .await
+            .map_err(|e| RouterError::Worker(e.to_string()))?,
+            // Embedded and routed on one blocking thread.
+            QueryInput::Text(text) => self
+                .catalog
+                .embedder()
+                .embed_query_then(&text, move |vector, embed_micros| {
+                    route::route_vector(&this, &principal, &req, &prepared, &vector, embed_micros)
+                })
+                .await
+                .map_err(query_embed_error)?,
+        }
     }
 
     /// Routes a request on the calling thread, embedding synchronously

@@ -17,7 +17,7 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use lru::LruCache;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{EmbedError, Embedder, EmbeddingSpace, MAX_BATCH, check_texts};
 
@@ -94,23 +94,90 @@ impl EmbeddingService {
     pub async fn embed_query(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
         check_texts(&[text])?;
         let key = text.trim();
-        let cache = self.inner.cache.as_ref().filter(|_| key.len() <= MAX_CACHED_TEXT);
-        if let Some(cache) = cache
-            && let Some(v) = cache.lock().unwrap_or_else(PoisonError::into_inner).get(key)
-        {
-            return Ok(v.to_vec());
+        if let Some(v) = self.lookup(key) {
+            return Ok(v);
         }
         let mut vectors = self.run(vec![key.to_owned()]).await?;
         let vector = vectors.pop().ok_or_else(|| EmbedError::Inference {
             message: "the embedder returned no vector for one text".to_owned(),
         })?;
-        if let Some(cache) = cache {
+        self.remember(key, &vector);
+        Ok(vector)
+    }
+
+    /// Embeds a routing query as [`embed_query`](Self::embed_query) does,
+    /// then runs `then` with its vector and the microseconds the embedding
+    /// took (0 from the cache) on the same blocking thread: CPU work that
+    /// needs the vector at once (a route) pays one hand-off to the blocking
+    /// pool, not two.
+    pub async fn embed_query_then<T, F>(&self, text: &str, then: F) -> Result<T, EmbedError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Vec<f32>, u64) -> T + Send + 'static,
+    {
+        check_texts(&[text])?;
+        let key = text.trim().to_owned();
+        let cached = self.lookup(&key);
+        let permit = match cached {
+            Some(_) => None,
+            None => Some(self.permit().await?),
+        };
+        let this = self.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let (vector, micros) = match cached {
+                Some(v) => (v, 0),
+                None => {
+                    let start = std::time::Instant::now();
+                    let vector = this
+                        .inner
+                        .embedder
+                        .embed_batch(&[key.as_str()])?
+                        .pop()
+                        .ok_or_else(|| EmbedError::Inference {
+                            message: "the embedder returned no vector for one text".to_owned(),
+                        })?;
+                    // The core is free for the next inference once this one ends.
+                    drop(permit);
+                    this.remember(&key, &vector);
+                    (vector, start.elapsed().as_micros() as u64)
+                }
+            };
+            Ok(then(vector, micros))
+        });
+        task.await.map_err(|e| EmbedError::Worker {
+            message: e.to_string(),
+        })?
+    }
+
+    fn lookup(&self, key: &str) -> Option<Vec<f32>> {
+        let cache = self
+            .inner
+            .cache
+            .as_ref()
+            .filter(|_| key.len() <= MAX_CACHED_TEXT)?;
+        cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .map(|v| v.to_vec())
+    }
+
+    fn remember(&self, key: &str, vector: &[f32]) {
+        if let Some(cache) = self.inner.cache.as_ref().filter(|_| key.len() <= MAX_CACHED_TEXT) {
             cache
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .put(key.to_owned(), vector.as_slice().into());
+                .put(key.to_owned(), vector.into());
         }
-        Ok(vector)
+    }
+
+    async fn permit(&self) -> Result<OwnedSemaphorePermit, EmbedError> {
+        Arc::clone(&self.inner.permits)
+            .acquire_owned()
+            .await
+            .map_err(|e| EmbedError::Worker {
+                message: format!("embedding service closed: {e}"),
+            })
     }
 
     /// Embeds many texts (a manifest's skill texts), uncached, in order.
@@ -133,12 +200,7 @@ impl EmbeddingService {
     }
 
     async fn run(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let permit = Arc::clone(&self.inner.permits)
-            .acquire_owned()
-            .await
-            .map_err(|e| EmbedError::Worker {
-                message: format!("embedding service closed: {e}"),
-            })?;
+        let permit = self.permit().await?;
         let embedder = Arc::clone(&self.inner.embedder);
         let task = tokio::task::spawn_blocking(move || {
             // Held until the inference ends, even if the caller stops waiting:
@@ -211,6 +273,25 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(fake.calls.load(Ordering::SeqCst), 1);
         assert_eq!(service.cached(), 1);
+    }
+
+    #[tokio::test]
+    async fn embed_then_hands_the_vector_on_and_shares_the_cache() {
+        let (fake, service) = service(1, 8);
+        let (v, micros) = service
+            .embed_query_then(" hello ", |v, micros| (v, micros))
+            .await
+            .unwrap();
+        assert_eq!(v, [5.0, 1.0]);
+        assert!(micros >= 50_000, "the inference sleeps 50 ms: {micros}");
+        assert_eq!(service.embed_query("hello").await.unwrap(), v);
+        let (again, micros) = service
+            .embed_query_then("hello", |v, micros| (v, micros))
+            .await
+            .unwrap();
+        assert_eq!((again, micros), (v, 0));
+        assert_eq!(fake.calls.load(Ordering::SeqCst), 1);
+        assert!(service.embed_query_then(" \n ", |v, _| v).await.is_err());
     }
 
     #[tokio::test]
