@@ -137,7 +137,8 @@ fn the_policy_learns_the_best_arm_of_each_query_cluster() {
     // Cluster 0 (tasks without tests) is best served by one cheap-ish
     // generator, cluster 1 (tasks with tests) by a generator repaired by the
     // repairer that fits it; everything else is mediocre, by an arbitrary
-    // but fixed amount per arm. Cluster 1's tested cases are far from
+    // but fixed amount per arm (0.1 to 0.4, so that a cascade of two
+    // mediocre generators stays below the best arm). Cluster 1's tested cases are far from
     // cluster 0, so cluster 0 keeps exploring on its own.
     let best = [
         "single(acme/gen-b@=1.0.0)",
@@ -150,7 +151,7 @@ fn the_policy_learns_the_best_arm_of_each_query_cluster() {
         } else {
             *mediocre
                 .entry(format!("{cluster} {arm}"))
-                .or_insert_with(|| rng.random_range(0.2..0.5))
+                .or_insert_with(|| rng.random_range(0.1..0.4))
         }
     };
 
@@ -191,6 +192,7 @@ fn the_policy_learns_the_best_arm_of_each_query_cluster() {
                 f64::from(u8::from(first)),
             );
             counterfactual.agents = vec![pins[0].to_string()];
+            counterfactual.tested = true;
             cases.push(counterfactual);
             let p = success(&mut rng, cluster, &single(pins[1]));
             first || rng.random_bool(p)
@@ -214,8 +216,8 @@ fn the_policy_learns_the_best_arm_of_each_query_cluster() {
     for cluster in 0..2 {
         let rate = hits[cluster] as f64 / seen[cluster] as f64;
         eprintln!("cluster {cluster}: best arm sampled in {rate:.3} of the last {tail} rounds");
-        // Sampling keeps trying the others now and then (0.995 and 0.943
-        // with this seed).
+        // Sampling keeps trying the others now and then (0.95 to 1.00 over
+        // this seed and seeds 1 to 3).
         assert!(rate >= 0.85, "cluster {cluster}: {rate} (seed {seed})");
     }
 
@@ -248,6 +250,7 @@ fn case(arm: &str, vector: Vec<f32>, score: f64) -> Case {
         nodes: 1,
         score,
         cost_usd: 0.01,
+        tested: false,
     }
 }
 

@@ -27,10 +27,12 @@
 //!    (the same answer whenever it passes the tests, a second generator's
 //!    only when it fails, when the single answer would have scored 0); and
 //!    once `EXPLORE_WHERE_TESTED_MIN` (20) cases of testing patterns are
-//!    recorded near the query, a task without tests takes each arm's
-//!    posterior mean rather than a draw: a failed exploration there is a
-//!    wrong answer delivered, while tested tasks, where the cascade catches
-//!    it, keep exploring.
+//!    recorded near the query (or in the whole memory, while fewer than 20
+//!    cases of any kind are near it: the posteriors then rest on global
+//!    records too), a task without tests takes each arm's posterior mean
+//!    rather than a draw: a failed exploration there is a wrong answer
+//!    delivered, while tested tasks, where the cascade catches it, keep
+//!    exploring.
 //! 4. **Spec.** The chosen arm becomes a [`WorkflowSpec`] with its agents
 //!    pinned as `name@=version`, the budget split over the steps in
 //!    proportion to their expected cost; it passes [`validate_workflow`].
@@ -88,8 +90,8 @@ const ROLE_VECTORS_MAX: usize = 256;
 const EXPLORE_DEPTH: usize = 4;
 /// Longest recorded arm key: a pattern and a few pins.
 const ARM_MAX: usize = 1000;
-/// Cases of testing patterns near a query after which a task without tests
-/// is no longer explored on.
+/// Cases of testing patterns near a query (or in all, while fewer cases are
+/// near it) after which a task without tests is no longer explored on.
 const EXPLORE_WHERE_TESTED_MIN: usize = 20;
 /// Most values of a recorded query vector.
 const VECTOR_MAX: usize = 4096;
@@ -202,6 +204,9 @@ pub struct Design {
     pub response: DesignResponse,
     /// The query's embedding, unit length: the context of the case.
     pub query_vector: Vec<f32>,
+    /// Whether the task has tests: its cases were learnt where failures
+    /// are caught.
+    pub tested: bool,
 }
 
 impl Design {
@@ -217,6 +222,7 @@ impl Design {
             nodes: spec.nodes.len() as u32,
             score,
             cost_usd,
+            tested: self.tested,
         }
     }
 }
@@ -266,6 +272,7 @@ impl Design {
                 nodes: 1,
                 score: if check.calls.is_empty() { score } else { 0.0 },
                 cost_usd: first.cost_usd,
+                tested: true,
             });
         }
         cases
@@ -287,6 +294,9 @@ pub struct Case {
     /// In [0, 1].
     pub score: f64,
     pub cost_usd: f64,
+    /// Whether the task had tests (cases of testing patterns always do):
+    /// see `EXPLORE_WHERE_TESTED_MIN`.
+    pub tested: bool,
 }
 
 /// The roles worth routing for a task: those some pattern it allows uses.
@@ -448,8 +458,8 @@ impl Designer {
         );
         let (posteriors, taught) = {
             let memory = self.store.read();
-            let taught =
-                !task.tests && policy::tested_nearby(&memory, &query, &self.config, EXPLORE_WHERE_TESTED_MIN);
+            let taught = !task.tests
+                && policy::taught_by_tests(&memory, &query, &self.config, EXPLORE_WHERE_TESTED_MIN);
             let ids: Vec<Option<u32>> = arms.iter().map(|a| memory.arm_id(&a.key)).collect();
             let priors: Vec<_> = arms.iter().map(|a| a.agent_prior).collect();
             let patterns: Vec<Pattern> = arms.iter().map(|a| a.pattern).collect();
@@ -541,6 +551,7 @@ impl Designer {
                 alternatives,
             },
             query_vector: query,
+            tested: task.tests,
         })
     }
 
@@ -882,10 +893,24 @@ mod tests {
             1.0,
         );
         cascade.pattern = Pattern::GenerateTestEscalate;
-        // Tested tasks unlike this one (orthogonal) teach nothing about it.
         let mut far = cascade.clone();
         far.query_vector = vec![0.8, -0.6];
+
+        // With nothing near the query the posteriors rest on global
+        // records, and so does this: tested tasks anywhere teach it.
+        let other = tempfile::tempdir().unwrap();
+        let fresh = Designer::open(other.path(), DesignerConfig::default()).unwrap();
         for _ in 0..EXPLORE_WHERE_TESTED_MIN {
+            fresh.record(&far).unwrap();
+        }
+        assert_eq!(draws(&fresh, &untested).len(), 1);
+
+        // With a neighbourhood of its own (untested cases near it), only the
+        // tested cases near it count.
+        for _ in 0..EXPLORE_WHERE_TESTED_MIN {
+            designer
+                .record(&super::testing::case("single(acme/gen-c@=1.0.0)", 0.5))
+                .unwrap();
             designer.record(&far).unwrap();
         }
         assert!(draws(&designer, &untested).len() > 1);
@@ -897,6 +922,24 @@ mod tests {
         // Now the best-known arm, whatever the seed; tested tasks still draw.
         assert_eq!(draws(&designer, &untested).len(), 1);
         assert!(draws(&designer, &request(1.0)).len() > 1);
+
+        // Single-agent cases learnt on tasks with tests (what cascades
+        // record of their first generator) count too, and survive a reopen.
+        let third = tempfile::tempdir().unwrap();
+        {
+            let learnt = Designer::open(third.path(), DesignerConfig::default()).unwrap();
+            let mut single = super::testing::case("single(acme/gen-c@=1.0.0)", 0.5);
+            for _ in 0..EXPLORE_WHERE_TESTED_MIN {
+                learnt.record(&single).unwrap();
+            }
+            assert!(draws(&learnt, &untested).len() > 1);
+            single.tested = true;
+            for _ in 0..EXPLORE_WHERE_TESTED_MIN {
+                learnt.record(&single).unwrap();
+            }
+        }
+        let reopened = Designer::open(third.path(), DesignerConfig::default()).unwrap();
+        assert_eq!(draws(&reopened, &untested).len(), 1);
     }
 
     #[test]

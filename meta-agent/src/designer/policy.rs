@@ -172,21 +172,29 @@ pub fn posteriors(
         .collect()
 }
 
-/// Whether at least `enough` recorded cases of testing patterns are near
-/// `query` (unit length; at or above the similarity floor): tested tasks
-/// like this one have taught the policy. Stops counting at `enough`.
-pub fn tested_nearby(memory: &Memory, query: &[f32], config: &DesignerConfig, enough: usize) -> bool {
+/// Whether tested tasks like `query` (unit length) have taught the policy:
+/// at least `enough` cases of tasks with tests among the cases near it (at
+/// or above the similarity floor) when at least `enough` cases of any kind
+/// are near it; otherwise, as the posteriors then rest on the arms' global
+/// records, at least `enough` in the whole memory.
+pub fn taught_by_tests(memory: &Memory, query: &[f32], config: &DesignerConfig, enough: usize) -> bool {
     let query = Quantized::new(query);
-    memory
-        .entries()
-        .filter(|e| {
-            patterns::needs_tests(e.pattern)
-                && e.vector.dimension() == query.dimension()
-                && f64::from(query.dot(&e.vector)) >= config.min_similarity
-        })
-        .take(enough)
-        .count()
-        >= enough
+    let (mut near, mut near_tested, mut tested) = (0usize, 0usize, 0usize);
+    for e in memory.entries() {
+        let with_tests = usize::from(e.tested || patterns::needs_tests(e.pattern));
+        tested += with_tests;
+        if e.vector.dimension() == query.dimension()
+            && f64::from(query.dot(&e.vector)) >= config.min_similarity
+        {
+            near += 1;
+            near_tested += with_tests;
+        }
+    }
+    if near >= enough {
+        near_tested >= enough
+    } else {
+        tested >= enough
+    }
 }
 
 #[cfg(test)]

@@ -41,6 +41,9 @@ struct Stored {
     nodes: u32,
     score: f64,
     cost_usd: f64,
+    /// Absent in cases recorded before the field existed.
+    #[serde(default)]
+    tested: bool,
 }
 
 /// One remembered case: what the policy and the statistics read.
@@ -54,6 +57,7 @@ pub struct Entry {
     pub score: f64,
     pub cost_usd: f64,
     pub nodes: u32,
+    pub tested: bool,
 }
 
 /// The cases in memory, oldest first.
@@ -107,6 +111,7 @@ impl Memory {
             score: case.score,
             cost_usd: case.cost_usd,
             nodes: case.nodes,
+            tested: case.tested,
         });
     }
 }
@@ -167,6 +172,7 @@ impl CaseStore {
                         nodes: stored.nodes,
                         score: stored.score,
                         cost_usd: stored.cost_usd,
+                        tested: stored.tested,
                     },
                 );
             }
@@ -245,6 +251,7 @@ impl CaseStore {
                     nodes: case.nodes,
                     score: case.score,
                     cost_usd: case.cost_usd,
+                    tested: case.tested,
                 };
                 let json = serde_json::to_vec(&stored).map_err(|e| MetaAgentError::CorruptCase {
                     path: self.path.clone(),

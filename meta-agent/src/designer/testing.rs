@@ -83,6 +83,7 @@ pub fn case_at(arm: &str, vector: &[f32], score: f64) -> Case {
         nodes: 1,
         score,
         cost_usd: 0.01,
+        tested: false,
     }
 }
 
