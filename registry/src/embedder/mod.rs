@@ -51,6 +51,7 @@
 //! runs it on tokio's blocking pool behind a semaphore sized to the cores the
 //! embedder may use, and keeps an LRU cache of query vectors.
 
+mod attention;
 mod int8;
 mod onnx;
 mod service;

@@ -33,6 +33,10 @@
 //! - The exporter's NaN guard after each attention softmax is dropped
 //!   ([`drop_nan_guards`]): it cannot fire on finite inputs, and was ~3 % of
 //!   a 26-token query.
+//! - Each layer's attention (head split, `Q·Kᵀ`, scaling, mask, softmax,
+//!   `·V`, head merge: ~60 nodes once optimised) is one op,
+//!   `attention::Attention` ([`attention::fuse_attention`]); a model whose
+//!   attention does not match the pattern runs on tract's ops.
 //! - Batching does not pay on CPU for short texts (see `embed_batch`), so
 //!   only texts longer than [`CONCRETE_MAX_SEQ`] are padded into batches.
 //! - tract runs each call on the calling thread (its default single-thread
@@ -53,9 +57,9 @@ use tract_onnx::tract_core::ops::konst::Const;
 use tract_onnx::tract_core::ops::logic::Iff;
 use tract_onnx::tract_core::ops::source::TypedSource;
 
-use super::int8;
 use super::space::{DEFAULT_DIMENSION, DEFAULT_SPACE_NAME};
 use super::{EmbedError, Embedder, EmbeddingSpace, check_texts, l2_normalize};
+use super::{attention, int8};
 
 /// File name of the ONNX model inside a model directory.
 pub const MODEL_FILE: &str = "model.onnx";
@@ -445,6 +449,8 @@ fn prepare_model(bytes: &[u8]) -> Result<(TypedModel, Symbol, Symbol), EmbedErro
         fold_constants(&mut typed)?;
         let guards = drop_nan_guards(&mut typed)?;
         tracing::debug!(guards, "softmax NaN guards dropped");
+        let attentions = attention::fuse_attention(&mut typed)?;
+        tracing::debug!(attentions, "attention subgraphs fused");
         typed.declutter()?;
         Ok(typed)
     })()
@@ -578,11 +584,35 @@ mod tests {
     fn the_softmax_nan_guards_are_gone() {
         let e = OnnxEmbedder::load_default().unwrap();
         let count = |name: &str| e.model.nodes.iter().filter(|n| n.op().name() == name).count();
-        assert_eq!(count("Softmax"), 6);
         assert_eq!(
             (count("IsNan"), count("Iff")),
             (0, 1),
             "only the mask's Where is left"
         );
+    }
+
+    #[test]
+    fn each_attention_is_one_op() {
+        let e = OnnxEmbedder::load_default().unwrap();
+        let count = |name: &str| e.model.nodes.iter().filter(|n| n.op().name() == name).count();
+        assert_eq!(count("Attention"), 6);
+        // What the six subgraphs were made of, none of it used elsewhere.
+        for gone in ["Softmax", "EinSum", "MoveAxis", "Reshape"] {
+            let left: Vec<_> = e
+                .model
+                .nodes
+                .iter()
+                .filter(|n| n.op().name() == gone)
+                .map(|n| &n.name)
+                .collect();
+            assert!(left.is_empty(), "{gone} left: {left:?}");
+        }
+        // Nor any tensor split into the 12 heads (the scalings of Q and K,
+        // the mask `Add`): only `Attention` sees heads now.
+        let heads = 12.to_dim();
+        for node in &e.model.nodes {
+            let shape = &node.outputs[0].fact.shape;
+            assert!(!shape.contains(&heads), "{} {shape:?}", node.name);
+        }
     }
 }
