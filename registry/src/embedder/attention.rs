@@ -650,6 +650,7 @@ pub(super) fn fuse_attention(model: &mut TypedModel) -> TractResult<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tract_onnx::tract_core::ops::konst::Const;
 
     /// Straightforward attention on `[B, S, H·D]` inputs and a `[B, 1, S, S]`
     /// mask, in f64.
@@ -772,5 +773,112 @@ mod tests {
         assert_eq!(source.clone().apply(&wrong).unwrap().names(), ["BS", "C"]);
         let odd = AxisOp::Reshape(2, dims(&[384.into()]), dims(&[7.into(), 55.into()]));
         assert!(source.apply(&odd).is_none());
+    }
+    /// A one-layer attention as the ONNX import leaves it (batch 1, 5
+    /// tokens, 2 heads of 8), with `V` scaled by `v_scale`.
+    fn attention_model(v_scale: f32) -> TypedModel {
+        let (s, c) = (5usize, 16usize);
+        let mut model = TypedModel::default();
+        let mut src = |name: &str, shape: &[usize]| model.add_source(name, f32::fact(shape)).unwrap();
+        let (q, k, v) = (src("q", &[1, s, c]), src("k", &[1, s, c]), src("v", &[1, s, c]));
+        let mask = src("mask", &[1, 1, s, s]);
+        let split = AxisOp::Reshape(2, tvec![c.to_dim()], tvec![2.to_dim(), 8.to_dim()]);
+        let mut wire = |name: &str, op: Box<dyn TypedOp>, inputs: &[OutletId]| -> OutletId {
+            model.wire_node(name, op, inputs).unwrap()[0]
+        };
+        let konst = |x: f32| -> Box<dyn TypedOp> {
+            Box::new(Const::new(tensor4(&[[[[x]]]]).into_arc_tensor()).unwrap())
+        };
+        let einsum = |axes: &str| -> Box<dyn TypedOp> {
+            Box::new(EinSum::new(axes.parse().unwrap(), f32::datum_type()))
+        };
+        let half = wire("half", konst(0.5), &[]);
+        let q = wire("q.split", Box::new(split.clone()), &[q]);
+        let q = wire(
+            "q.scaled",
+            Box::new(tract_onnx::tract_core::ops::math::mul()),
+            &[q, half],
+        );
+        let k = wire("k.split", Box::new(split.clone()), &[k]);
+        let k = wire("k.heads", Box::new(AxisOp::Move(1, 2)), &[k]);
+        let k = wire("k.t", Box::new(AxisOp::Move(2, 3)), &[k]);
+        let k = wire(
+            "k.scaled",
+            Box::new(tract_onnx::tract_core::ops::math::mul()),
+            &[k, half],
+        );
+        let scores = wire("qk", einsum("ambk,abkn->abmn"), &[q, k]);
+        let scores = wire(
+            "masked",
+            Box::new(tract_onnx::tract_core::ops::math::add()),
+            &[scores, mask],
+        );
+        let softmax = Softmax {
+            axes: tvec![3],
+            quant_output_dt: None,
+            kind: SoftmaxKind::Softmax,
+        };
+        let p = wire("softmax", Box::new(softmax), &[scores]);
+        let v = wire("v.split", Box::new(split), &[v]);
+        let factor = wire("v.factor", konst(v_scale), &[]);
+        let v = wire(
+            "v.scaled",
+            Box::new(tract_onnx::tract_core::ops::math::mul()),
+            &[v, factor],
+        );
+        let ctx = wire("pv", einsum("abmk,akbn->ambn"), &[p, v]);
+        let merge = AxisOp::Reshape(2, tvec![2.to_dim(), 8.to_dim()], tvec![c.to_dim()]);
+        let y = wire("merge", Box::new(merge), &[ctx]);
+        model.select_output_outlets(&[y]).unwrap();
+        model
+    }
+
+    fn run(model: &TypedModel) -> Vec<f32> {
+        let (s, c) = (5usize, 16usize);
+        let values = |seed: usize| {
+            let data: Vec<f32> = (0..s * c)
+                .map(|i| (((i + seed) * 7919) % 1000) as f32 / 250.0 - 2.0)
+                .collect();
+            Tensor::from_shape(&[1, s, c], &data).unwrap().into_tvalue()
+        };
+        // The last two tokens are padding.
+        let mut mask = vec![0f32; s * s];
+        for m in 0..s {
+            mask[m * s + 3..m * s + 5].fill(-f32::MAX);
+        }
+        let mask = Tensor::from_shape(&[1, 1, s, s], &mask).unwrap().into_tvalue();
+        let plan = model.clone().into_optimized().unwrap().into_runnable().unwrap();
+        let y = plan.run(tvec![values(1), values(2), values(3), mask]).unwrap();
+        y[0].try_as_plain_ram()
+            .unwrap()
+            .as_slice::<f32>()
+            .unwrap()
+            .to_vec()
+    }
+
+    #[test]
+    fn the_fused_model_computes_what_the_subgraph_did() {
+        let model = attention_model(1.0);
+        let mut fused = model.clone();
+        assert_eq!(fuse_attention(&mut fused).unwrap(), 1);
+        fused.declutter().unwrap();
+        let names: Vec<String> = fused.nodes.iter().map(|n| n.op().name().to_string()).collect();
+        assert!(names.contains(&"Attention".to_owned()), "{names:?}");
+        for gone in ["Softmax", "EinSum", "MoveAxis", "Reshape"] {
+            assert!(!names.iter().any(|n| n == gone), "{gone} left: {names:?}");
+        }
+        for (x, y) in run(&fused).iter().zip(run(&model)) {
+            assert!((x - y).abs() <= 1e-5 * (1.0 + y.abs()), "{x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn a_model_off_the_pattern_is_left_alone() {
+        // A scaled V is not the pattern: the op has no scale for it.
+        let model = attention_model(2.0);
+        let mut fused = model.clone();
+        assert_eq!(fuse_attention(&mut fused).unwrap(), 0);
+        assert_eq!(fused.nodes.len(), model.nodes.len());
+        assert_eq!(run(&fused), run(&model));
     }
 }
