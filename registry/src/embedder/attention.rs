@@ -17,8 +17,9 @@
 //! compiled for AVX-512 (through `vnni.rs`) was no faster measurably on the
 //! shared bench box: at these sizes the op is bound by the head's transpose,
 //! the softmax and the short loops as much as by the multiply-adds.
-//! A/B on that box (load 9–10): 26-token query p50 5.4–5.8 → 5.2–5.5 ms,
-//! 17–24-token MetaTool queries 4.2–4.3 → 3.8–4.0 ms mean on-CPU.
+//! Used for texts up to 40 tokens (`FUSED_MAX_SEQ` in `onnx.rs`). A/B on
+//! that box (A B A B, load 1.1–1.5): 26-token query p50 4.22, 4.33 → 3.85,
+//! 3.90 ms; MetaTool queries mean on-CPU 5.07, 4.98 → 4.32, 4.31 ms.
 //!
 //! # How the subgraph is found
 //! [`fuse_attention`] starts at each `P·V` einsum whose `P` is a softmax over

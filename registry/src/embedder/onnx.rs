@@ -33,10 +33,11 @@
 //! - The exporter's NaN guard after each attention softmax is dropped
 //!   ([`drop_nan_guards`]): it cannot fire on finite inputs, and was ~3 % of
 //!   a 26-token query.
-//! - Each layer's attention (head split, `Q·Kᵀ`, scaling, mask, softmax,
-//!   `·V`, head merge: ~60 nodes once optimised) is one op,
-//!   `attention::Attention` ([`attention::fuse_attention`]); a model whose
-//!   attention does not match the pattern runs on tract's ops.
+//! - For texts up to [`FUSED_MAX_SEQ`] tokens, each layer's attention (head
+//!   split, `Q·Kᵀ`, scaling, mask, softmax, `·V`, head merge: ~60 nodes
+//!   once optimised) is one op, `attention::Attention`
+//!   ([`attention::fuse_attention`]); a model whose attention does not match
+//!   the pattern runs on tract's ops.
 //! - Batching does not pay on CPU for short texts (see `embed_batch`), so
 //!   only texts longer than [`CONCRETE_MAX_SEQ`] are padded into batches.
 //! - tract runs each call on the calling thread (its default single-thread
@@ -117,6 +118,9 @@ pub struct OnnxEmbedder {
     /// Decluttered and constant-folded, with symbolic `B` and `S`: the source
     /// every concrete plan is specialised from.
     model: TypedModel,
+    /// `model` with each attention as one op (`attention.rs`), for the plans
+    /// of texts up to [`FUSED_MAX_SEQ`] tokens.
+    fused: TypedModel,
     batch: Symbol,
     seq: Symbol,
     plans: Mutex<LruCache<Option<(usize, usize)>, Plan>>,
@@ -151,11 +155,13 @@ impl OnnxEmbedder {
         let tokenizer_bytes = read_verified(&dir.join(TOKENIZER_FILE), TOKENIZER_SHA256)?;
         let tokenizer = load_tokenizer(&tokenizer_bytes)?;
         let (model, batch, seq) = prepare_model(&model_bytes)?;
+        let fused = fuse_attention(&model)?;
         let embedder = Self {
             space: EmbeddingSpace::new(DEFAULT_SPACE_NAME, DEFAULT_DIMENSION),
             dir: dir.to_owned(),
             tokenizer,
             model,
+            fused,
             batch,
             seq,
             plans: Mutex::new(LruCache::new(
@@ -220,7 +226,12 @@ impl OnnxEmbedder {
         let model = match key {
             Some((b, s)) => {
                 let subs = HashMap::from([(self.batch.clone(), b.to_dim()), (self.seq.clone(), s.to_dim())]);
-                self.model.set_symbols(&subs)
+                let source = if s <= FUSED_MAX_SEQ {
+                    &self.fused
+                } else {
+                    &self.model
+                };
+                source.set_symbols(&subs)
             }
             None => Ok(self.model.clone()),
         };
@@ -449,8 +460,6 @@ fn prepare_model(bytes: &[u8]) -> Result<(TypedModel, Symbol, Symbol), EmbedErro
         fold_constants(&mut typed)?;
         let guards = drop_nan_guards(&mut typed)?;
         tracing::debug!(guards, "softmax NaN guards dropped");
-        let attentions = attention::fuse_attention(&mut typed)?;
-        tracing::debug!(attentions, "attention subgraphs fused");
         typed.declutter()?;
         Ok(typed)
     })()
@@ -467,6 +476,25 @@ fn prepare_model(bytes: &[u8]) -> Result<(TypedModel, Symbol, Symbol), EmbedErro
         });
     }
     Ok((typed, batch, seq))
+}
+
+/// Texts up to this many tokens run with each attention as one op
+/// (`attention.rs`); longer ones on tract's ops. The op's SSE2 tiles win
+/// where tract's per-node overhead dominates, and lose to its AVX-512
+/// kernels as the `S²` work grows. With the op at every length, A/B per
+/// token band on the MetaTool queries (mean on-CPU, load ~1): 17–24 tokens
+/// 3.95, 4.20 → 3.71, 3.71 ms; 33–40 6.71, 7.10 → 6.60, 6.50 ms; 41–48
+/// even; 65–72 13.0, 13.0 → 14.7, 13.7 ms.
+const FUSED_MAX_SEQ: usize = 40;
+
+/// `model` with each attention as one op, or as it is where none matches.
+fn fuse_attention(model: &TypedModel) -> Result<TypedModel, EmbedError> {
+    let mut fused = model.clone();
+    let attentions = attention::fuse_attention(&mut fused)
+        .and_then(|n| fused.declutter().map(|()| n))
+        .map_err(|e| model_error("preparation", e))?;
+    tracing::debug!(attentions, "attention subgraphs fused");
+    Ok(fused)
 }
 
 /// Rewires every `Where(IsNaN(x), 0, x)` to `x` and returns how many there
@@ -594,12 +622,13 @@ mod tests {
     #[test]
     fn each_attention_is_one_op() {
         let e = OnnxEmbedder::load_default().unwrap();
-        let count = |name: &str| e.model.nodes.iter().filter(|n| n.op().name() == name).count();
+        assert_eq!(FUSED_MAX_SEQ, bucket(FUSED_MAX_SEQ), "a bucket boundary");
+        let count = |name: &str| e.fused.nodes.iter().filter(|n| n.op().name() == name).count();
         assert_eq!(count("Attention"), 6);
         // What the six subgraphs were made of, none of it used elsewhere.
         for gone in ["Softmax", "EinSum", "MoveAxis", "Reshape"] {
             let left: Vec<_> = e
-                .model
+                .fused
                 .nodes
                 .iter()
                 .filter(|n| n.op().name() == gone)
@@ -610,7 +639,7 @@ mod tests {
         // Nor any tensor split into the 12 heads (the scalings of Q and K,
         // the mask `Add`): only `Attention` sees heads now.
         let heads = 12.to_dim();
-        for node in &e.model.nodes {
+        for node in &e.fused.nodes {
             let shape = &node.outputs[0].fact.shape;
             assert!(!shape.contains(&heads), "{} {shape:?}", node.name);
         }
