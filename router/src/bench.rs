@@ -31,6 +31,7 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use switchyard_registry::embedder::{Embedder, EmbeddingService, OnnxEmbedder, ServiceConfig};
 use switchyard_registry::index::IndexConfig;
+use switchyard_registry::procstat::percentile;
 use switchyard_registry::{AuthMode, Catalog, Principal, Registry};
 use switchyard_schemas::manifest::{
     AgentManifest, Budget, Endpoint, LatencyBudget, Policy, Protocol, Provider, Skill, Visibility,
@@ -217,14 +218,6 @@ fn manifest(name: &str, tool: &ToolLine) -> AgentManifest {
         },
         metadata: Default::default(),
     }
-}
-
-pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((sorted.len() as f64) * p).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 /// Runs the benchmark in a temporary data directory.

@@ -57,7 +57,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 use switchyard_registry::embedder::Embedder;
-use switchyard_registry::procstat::thread_cpu_time;
+use switchyard_registry::procstat::{percentile, thread_cpu_time};
 use switchyard_registry::{Catalog, IndexOrigin, Principal};
 use switchyard_schemas::api::Scope;
 use switchyard_schemas::manifest::{
@@ -67,7 +67,7 @@ use switchyard_schemas::manifest::{
 use switchyard_schemas::route::{Constraints, MAX_QUERY_CHARS, RouteRequest, RouteResponse};
 
 use crate::Router;
-use crate::bench::{QueryLine, ToolLine, load_embedder, open_catalog, percentile, read_jsonl, temp_dir};
+use crate::bench::{QueryLine, ToolLine, load_embedder, open_catalog, read_jsonl, temp_dir};
 use crate::error::{Result, RouterError};
 
 /// Issue 4's goals, in milliseconds.

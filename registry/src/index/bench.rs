@@ -17,6 +17,8 @@ use serde::Serialize;
 use switchyard_schemas::api::VersionStatus;
 use switchyard_schemas::manifest::Visibility;
 
+use crate::procstat::percentile;
+
 use super::distance::{dot_i8_portable, dot_i8_simsimd, dot_portable, dot_simsimd};
 use super::{
     CapabilityIndex, Filter, HnswParams, IndexConfig, RowMeta, SearchRequest, SkillVector, VersionRows,
@@ -193,14 +195,6 @@ pub fn synthetic_versions(
         v += 1;
     }
     out
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[i]
 }
 
 fn dir_bytes(dir: &std::path::Path) -> u64 {
