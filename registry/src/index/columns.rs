@@ -340,16 +340,18 @@ impl Columns {
             })
         };
         CompiledFilter {
-            see_all: filter.see_all,
-            tenant: tenant.unwrap_or(u32::MAX),
             vis_ok,
-            classes: class_mask(&filter.data_classes),
-            region_ok,
-            tag_ok,
-            statuses: filter.statuses.bits(),
-            required_flags: if filter.current_only { CURRENT_FLAG } else { 0 },
-            max_cost: filter.max_cost_usd.unwrap_or(f32::INFINITY),
-            max_latency: filter.max_latency_p95_ms.unwrap_or(u32::MAX),
+            key: FilterKey {
+                see_all: filter.see_all,
+                tenant: tenant.unwrap_or(u32::MAX),
+                classes: class_mask(&filter.data_classes),
+                region_ok,
+                tag_ok,
+                statuses: filter.statuses.bits(),
+                required_flags: if filter.current_only { CURRENT_FLAG } else { 0 },
+                max_cost: filter.max_cost_usd.unwrap_or(f32::INFINITY),
+                max_latency: filter.max_latency_p95_ms.unwrap_or(u32::MAX),
+            },
             predicate: filter.key_predicate,
         }
     }
@@ -357,10 +359,22 @@ impl Columns {
 
 /// A filter resolved against one segment's dictionaries.
 pub(crate) struct CompiledFilter<'f> {
+    /// Per visibility list: whether the tenant is on it (a function of
+    /// `key.tenant` within one segment, so not part of the key).
+    vis_ok: Vec<bool>,
+    key: FilterKey,
+    predicate: Option<&'f dyn Fn(&RowKey) -> bool>,
+}
+
+/// Everything a compiled filter selects by besides its key predicate, so a
+/// segment's live state can keep the rows a filter without one allowed
+/// (`SelectCache`). A NaN cost limit never equals itself: such a filter is
+/// selected afresh each time, which is still right.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct FilterKey {
     see_all: bool,
     /// `u32::MAX` when the tenant owns nothing here, so no owner matches.
     tenant: u32,
-    vis_ok: Vec<bool>,
     classes: u8,
     region_ok: Option<Vec<bool>>,
     tag_ok: Option<Vec<bool>>,
@@ -369,57 +383,27 @@ pub(crate) struct CompiledFilter<'f> {
     required_flags: u8,
     max_cost: f32,
     max_latency: u32,
-    predicate: Option<&'f dyn Fn(&RowKey) -> bool>,
-}
-
-/// Everything a compiled filter without a key predicate selects by, so a
-/// segment's live state can keep the rows it allowed (`SelectCache`). The
-/// visibility table is a function of `tenant` within one segment.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct FilterKey {
-    see_all: bool,
-    tenant: u32,
-    classes: u8,
-    region_ok: Option<Vec<bool>>,
-    tag_ok: Option<Vec<bool>>,
-    statuses: u8,
-    required_flags: u8,
-    max_cost_bits: u32,
-    max_latency: u32,
 }
 
 impl CompiledFilter<'_> {
     /// The cache key of this filter; `None` with a key predicate (caller
     /// code, which may answer differently each time).
     pub fn cache_key(&self) -> Option<FilterKey> {
-        if self.predicate.is_some() {
-            return None;
-        }
-        Some(FilterKey {
-            see_all: self.see_all,
-            tenant: self.tenant,
-            classes: self.classes,
-            region_ok: self.region_ok.clone(),
-            tag_ok: self.tag_ok.clone(),
-            statuses: self.statuses,
-            required_flags: self.required_flags,
-            max_cost_bits: self.max_cost.to_bits(),
-            max_latency: self.max_latency,
-        })
+        self.predicate.is_none().then(|| self.key.clone())
     }
 
     /// Whether the column values of `row` (shared by its whole run) pass.
     #[inline]
     pub fn allows_columns(&self, c: &Columns, row: usize) -> bool {
-        (self.see_all || c.owner[row] == self.tenant || self.vis_ok[c.vis[row] as usize])
-            && c.classes[row] & self.classes == self.classes
-            && self
-                .region_ok
+        let k = &self.key;
+        (k.see_all || c.owner[row] == k.tenant || self.vis_ok[c.vis[row] as usize])
+            && c.classes[row] & k.classes == k.classes
+            && k.region_ok
                 .as_ref()
                 .is_none_or(|ok| ok[c.region_set[row] as usize])
-            && self.tag_ok.as_ref().is_none_or(|ok| ok[c.tag_set[row] as usize])
-            && c.cost[row] <= self.max_cost
-            && c.latency[row] <= self.max_latency
+            && k.tag_ok.as_ref().is_none_or(|ok| ok[c.tag_set[row] as usize])
+            && c.cost[row] <= k.max_cost
+            && c.latency[row] <= k.max_latency
     }
 
     /// Marks in `out` the live rows of `c` that pass; returns their count.
@@ -475,8 +459,8 @@ impl CompiledFilter<'_> {
         // carry into the next byte.
         let nonzero = |v: u64| v.wrapping_add(0x7f * ONES) & HIGH;
         let (st, req) = (
-            u64::from(self.statuses) * ONES,
-            u64::from(self.required_flags) * ONES,
+            u64::from(self.key.statuses) * ONES,
+            u64::from(self.key.required_flags) * ONES,
         );
         let mut mask = 0u64;
         for (i, chunk) in rows.chunks(8).enumerate() {
