@@ -324,40 +324,35 @@ pub(crate) fn route_vector(
         }
     }
 
-    // BM25 of each agent's best skill (in `best`'s order), normalised by
-    // the best of them.
-    let query_terms = req.query.as_deref().map(switchyard_registry::lexical::terms);
-    let lexical: Vec<f64> = match &query_terms {
-        Some(q) if !q.is_empty() => {
-            let q = catalog.lexical().query(q);
-            best.iter()
-                .map(|(agent, hit)| {
-                    let card = catalog.card(agent);
-                    let skill = card.as_ref().and_then(|card| {
-                        card.version(&hit.key.version)?
-                            .skills
-                            .iter()
-                            .find(|s| s.id == hit.key.skill)
-                    });
-                    skill.map_or(0.0, |s| q.bm25(&s.terms))
-                })
-                .collect()
-        }
-        _ => vec![0.0; best.len()],
-    };
-    let lexical_max = lexical.iter().copied().fold(0.0f64, f64::max);
+    // BM25 of each agent's best skill, normalised by the best of them over
+    // every fetched agent (eligible or not) once all are scored.
+    let lexical_query = req
+        .query
+        .as_deref()
+        .map(switchyard_registry::lexical::terms)
+        .filter(|q| !q.is_empty())
+        .map(|q| catalog.lexical().query(&q));
+    let mut lexical_max = 0.0f64;
     let mut rng = rand::rng();
     let mut ranked: Vec<Scored> = Vec::new();
     let mut below = 0usize;
     let mut over_budget = 0usize;
     let mut best_similarity: Option<f32> = None;
-    for ((agent, hit), lex) in best.into_iter().zip(lexical) {
+    for (agent, hit) in best {
         let Some(card) = catalog.card(&agent) else {
             continue;
         };
         let Some(version) = card.version(&hit.key.version) else {
             continue;
         };
+        let lex = lexical_query
+            .as_ref()
+            .and_then(|q| {
+                let skill = version.skills.iter().find(|s| s.id == hit.key.skill)?;
+                Some(q.bm25(&skill.terms))
+            })
+            .unwrap_or(0.0);
+        lexical_max = lexical_max.max(lex);
         let (est, record) = quality.estimate(&card, version, &hit.key.skill);
         let (cost, cost_source) = effective_cost(version, record.as_ref(), config);
         let (latency, latency_source) = effective_latency(version, record.as_ref(), config);
@@ -375,17 +370,12 @@ pub(crate) fn route_vector(
         let w = &prepared.weights;
         let breakdown = ScoreBreakdown {
             similarity: w.similarity * f64::from(hit.similarity),
-            lexical: if lexical_max > 0.0 {
-                w.lexical * lex / lexical_max
-            } else {
-                0.0
-            },
+            // Raw BM25 until `lexical_max` is known, below.
+            lexical: lex,
             quality: w.quality * (q - 0.5),
             cost: w.cost * cost / (cost + COST_REF_USD),
             latency: w.latency * f64::from(latency) / (f64::from(latency) + LATENCY_REF_MS),
         };
-        let score =
-            breakdown.similarity + breakdown.lexical + breakdown.quality - breakdown.cost - breakdown.latency;
         let quality = Quality {
             mean: est.mean(),
             n: est.n,
@@ -399,9 +389,19 @@ pub(crate) fn route_vector(
             quality,
             cost: (cost, cost_source),
             latency: (latency, latency_source),
-            score,
+            score: 0.0,
             breakdown,
         });
+    }
+    let w = &prepared.weights;
+    for s in &mut ranked {
+        let b = &mut s.breakdown;
+        b.lexical = if lexical_max > 0.0 {
+            w.lexical * b.lexical / lexical_max
+        } else {
+            0.0
+        };
+        s.score = b.similarity + b.lexical + b.quality - b.cost - b.latency;
     }
     ranked.sort_by(|a, b| {
         b.score
@@ -470,7 +470,6 @@ fn search_plan(purpose: &str, fetch: usize, plan: &QueryPlan) -> SearchPlan {
     }
 }
 
-/// Observed mean cost once enough costs were reported, else declared.
 /// An agent that passed every filter, scored. Only the top k become
 /// [`RouteCandidate`]s: most fetched agents are dropped, and a candidate
 /// owns four strings.
@@ -505,6 +504,7 @@ impl Scored {
     }
 }
 
+/// Observed mean cost once enough costs were reported, else declared.
 pub(crate) fn effective_cost(
     version: &VersionCard,
     record: Option<&Record>,
