@@ -10,7 +10,7 @@
 //! - [`embedder`]: local ONNX text embedder that turns skills into capability vectors.
 //! - [`index`]: segmented, filtered HNSW capability index over those vectors.
 //! - [`lexical`]: skill-text term statistics for BM25, fused with the dense score.
-//! - [`procstat`]: resident memory and thread CPU time, for the benchmarks.
+//! - [`procstat`]: resident memory, thread CPU time and percentiles, for the benchmarks.
 //!
 //! Everything here is synchronous: callers on an async runtime run these calls
 //! on blocking threads.

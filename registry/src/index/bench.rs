@@ -17,7 +17,7 @@ use serde::Serialize;
 use switchyard_schemas::api::VersionStatus;
 use switchyard_schemas::manifest::Visibility;
 
-use crate::procstat::percentile;
+use crate::procstat::{percentile, rss_bytes};
 
 use super::distance::{dot_i8_portable, dot_i8_simsimd, dot_portable, dot_simsimd};
 use super::{
@@ -456,7 +456,7 @@ fn run_case(cfg: &IndexBenchConfig, rows: usize) -> IndexBenchCase {
         startup_secs,
         reload_identical,
         vector_and_graph_bytes: stats.vector_and_graph_bytes,
-        rss_bytes: crate::procstat::rss_bytes(),
+        rss_bytes: rss_bytes(),
         exact_ns_per_row,
         crossover_rows: hnsw_full_us * 1000.0 / exact_ns_per_row,
         selectivities,
