@@ -45,6 +45,9 @@ impl Default for ServiceConfig {
     }
 }
 
+/// Query text (trimmed) → its vector.
+type QueryCache = Mutex<LruCache<String, Arc<[f32]>>>;
+
 /// Async, cloneable handle running an [`Embedder`] off the async workers.
 #[derive(Debug, Clone)]
 pub struct EmbeddingService {
@@ -55,7 +58,7 @@ pub struct EmbeddingService {
 struct Inner {
     embedder: Arc<dyn Embedder>,
     permits: Arc<Semaphore>,
-    cache: Option<Mutex<LruCache<String, Arc<[f32]>>>>,
+    cache: Option<QueryCache>,
 }
 
 impl EmbeddingService {
@@ -97,10 +100,7 @@ impl EmbeddingService {
         if let Some(v) = self.lookup(key) {
             return Ok(v);
         }
-        let mut vectors = self.run(vec![key.to_owned()]).await?;
-        let vector = vectors.pop().ok_or_else(|| EmbedError::Inference {
-            message: "the embedder returned no vector for one text".to_owned(),
-        })?;
+        let vector = only_vector(self.run(vec![key.to_owned()]).await?)?;
         self.remember(key, &vector);
         Ok(vector)
     }
@@ -128,14 +128,7 @@ impl EmbeddingService {
                 Some(v) => (v, 0),
                 None => {
                     let start = std::time::Instant::now();
-                    let vector = this
-                        .inner
-                        .embedder
-                        .embed_batch(&[key.as_str()])?
-                        .pop()
-                        .ok_or_else(|| EmbedError::Inference {
-                            message: "the embedder returned no vector for one text".to_owned(),
-                        })?;
+                    let vector = only_vector(this.inner.embedder.embed_batch(&[key.as_str()])?)?;
                     // The core is free for the next inference once this one ends.
                     drop(permit);
                     this.remember(&key, &vector);
@@ -149,13 +142,13 @@ impl EmbeddingService {
         })?
     }
 
+    /// The query cache, if it is on and `key` is short enough to keep.
+    fn cache_for(&self, key: &str) -> Option<&QueryCache> {
+        self.inner.cache.as_ref().filter(|_| key.len() <= MAX_CACHED_TEXT)
+    }
+
     fn lookup(&self, key: &str) -> Option<Vec<f32>> {
-        let cache = self
-            .inner
-            .cache
-            .as_ref()
-            .filter(|_| key.len() <= MAX_CACHED_TEXT)?;
-        cache
+        self.cache_for(key)?
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(key)
@@ -163,7 +156,7 @@ impl EmbeddingService {
     }
 
     fn remember(&self, key: &str, vector: &[f32]) {
-        if let Some(cache) = self.inner.cache.as_ref().filter(|_| key.len() <= MAX_CACHED_TEXT) {
+        if let Some(cache) = self.cache_for(key) {
             cache
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -213,6 +206,13 @@ impl EmbeddingService {
             message: e.to_string(),
         })?
     }
+}
+
+/// The vector of a one-text batch.
+fn only_vector(mut vectors: Vec<Vec<f32>>) -> Result<Vec<f32>, EmbedError> {
+    vectors.pop().ok_or_else(|| EmbedError::Inference {
+        message: "the embedder returned no vector for one text".to_owned(),
+    })
 }
 
 #[cfg(test)]
