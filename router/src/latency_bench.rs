@@ -34,6 +34,14 @@
 //! embeds its query (cache miss). The embedding alone is timed in a second
 //! pass over the same texts on the raw model, which has no cache.
 //!
+//! Last, `vector_with_feedback` routes the unconstrained vector queries in a
+//! fleet with a history: a router over the same catalog whose statistics
+//! (in a temporary directory, so the data directory stays as published)
+//! hold records for a tenth of the skills, at most 10,000, and the outcome
+//! of each route's top candidate is reported after it (untimed), as the
+//! executor does. Every skill a route scores without a record of its own
+//! then needs a neighbour prior. It counts towards the vector goal.
+//!
 //! Wall-clock times on a shared machine include waiting for a core, so the
 //! unconstrained vector queries are also routed on the calling thread
 //! ([`Router::route_blocking`]) with that thread's mean on-CPU time per
@@ -64,11 +72,14 @@ use switchyard_schemas::manifest::{
     AgentManifest, Budget, CapabilityVector, DataClass, Endpoint, LatencyBudget, Policy, Protocol, Provider,
     Skill, Visibility,
 };
-use switchyard_schemas::route::{Constraints, MAX_QUERY_CHARS, RouteRequest, RouteResponse};
+use switchyard_schemas::route::{
+    Constraints, FeedbackRequest, MAX_QUERY_CHARS, QualityPrior, RouteRequest, RouteResponse,
+};
 
-use crate::Router;
 use crate::bench::{QueryLine, ToolLine, load_embedder, open_catalog, read_jsonl, temp_dir};
 use crate::error::{Result, RouterError};
+use crate::stats::{Outcome, StatsKey};
+use crate::{FeedbackStats, QualityConfig, Router, RouterConfig, StatsConfig};
 
 /// Issue 4's goals, in milliseconds.
 pub const VECTOR_P99_GOAL_MS: f64 = 1.0;
@@ -93,6 +104,8 @@ const K: usize = 5;
 /// Version of the data a marker describes; bump when the generator changes.
 const DATA_FORMAT: u32 = 1;
 const MARKER: &str = "bench-route.json";
+/// Most feedback records of the `vector_with_feedback` case.
+const FEEDBACK_RECORDS: usize = 10_000;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -212,6 +225,11 @@ pub struct RouteBenchReport {
     /// The same embeddings' mean on-CPU time (the model runs on the
     /// calling thread); `None` off Linux.
     pub text_embed_cpu_mean_ms: Option<f64>,
+    /// Feedback records of the `vector_with_feedback` case.
+    pub feedback_records: usize,
+    /// Seconds the router took at start to index those records' vectors
+    /// for neighbour priors.
+    pub feedback_index_secs: f64,
     pub goals: Goals,
 }
 
@@ -413,6 +431,18 @@ pub async fn run_route_bench_with(
         blocking(move || embed_latencies(e.as_ref(), &timed)).await?
     };
 
+    // The unconstrained vector queries again, in a fleet with a history.
+    let (feedback_records, feedback_index_secs) = {
+        let requests: Vec<RouteRequest> = vectors
+            .iter()
+            .map(|v| vector_request(v, &Constraints::default()))
+            .collect();
+        let (case, records, secs) =
+            run_case_with_feedback(&catalog, &principal, &spec, &requests, warm, cfg.seed).await?;
+        cases.push(case);
+        (records, secs)
+    };
+
     let vector_p99_ms = cases
         .iter()
         .filter(|c| c.input == "vector" && c.entry == "Router::route")
@@ -443,6 +473,8 @@ pub async fn run_route_bench_with(
         cases,
         text_embed_ms,
         text_embed_cpu_mean_ms,
+        feedback_records,
+        feedback_index_secs,
         goals: Goals {
             vector_p99_goal_ms: VECTOR_P99_GOAL_MS,
             vector_p99_ms,
@@ -656,6 +688,83 @@ fn synthetic_agent(
         },
         metadata: Default::default(),
     }
+}
+
+/// The `vector` case on a router whose statistics hold records for a tenth
+/// of the skills (at most [`FEEDBACK_RECORDS`], random outcomes), with the
+/// outcome of each route's top candidate reported after it, as the
+/// executor does (not timed). Returns the case, the number of records
+/// loaded and the seconds the router took to index them at start.
+async fn run_case_with_feedback(
+    catalog: &Arc<Catalog>,
+    principal: &Principal,
+    spec: &DataSpec,
+    requests: &[RouteRequest],
+    warm: usize,
+    seed: u64,
+) -> Result<(RouteCase, usize, f64)> {
+    let dir = temp_dir()?;
+    let records = (spec.skills / 10).clamp(1, FEEDBACK_RECORDS);
+    let (catalog_, path, spec_) = (catalog.clone(), dir.path().to_owned(), spec.clone());
+    let (router, index_secs) = blocking(move || {
+        let stats = Arc::new(FeedbackStats::open(&path, StatsConfig::default())?);
+        let mut rng = StdRng::seed_from_u64(seed.wrapping_add(2));
+        let outcomes: Vec<(StatsKey, Outcome)> = rand::seq::index::sample(&mut rng, spec_.skills, records)
+            .iter()
+            .map(|row| {
+                let (i, j) = (row / spec_.skills_per_agent, row % spec_.skills_per_agent);
+                let key = StatsKey {
+                    agent: format!("{}/agent-{i:06}", tenant(i % TENANTS)),
+                    version: "1.0.0".to_owned(),
+                    skill: format!("skill-{j}"),
+                };
+                let score = if rng.random_bool(0.7) { 1.0 } else { 0.0 };
+                (
+                    key,
+                    Outcome {
+                        score,
+                        cost_usd: None,
+                        latency_ms: None,
+                    },
+                )
+            })
+            .collect();
+        stats.record_batch(&outcomes, |_| (1.0, 1.0, QualityPrior::Uninformed))?;
+        let start = Instant::now();
+        let router = Router::new(catalog_, stats, RouterConfig::default(), QualityConfig::default());
+        Ok((Arc::new(router), start.elapsed().as_secs_f64()))
+    })
+    .await?;
+    let mut rng = StdRng::seed_from_u64(seed.wrapping_add(3));
+    let mut tally = Tally::default();
+    for (i, req) in requests.iter().enumerate() {
+        let start = Instant::now();
+        let answer = router.route(principal, req.clone()).await?;
+        if i >= warm {
+            tally.add(start.elapsed().as_secs_f64() * 1e3, &answer);
+        }
+        if let Some(top) = answer.candidates.first() {
+            let feedback = FeedbackRequest {
+                agent: top.agent.clone(),
+                version: top.version.clone(),
+                skill: top.skill.clone(),
+                outcome: if rng.random_bool(0.7) { 1.0 } else { 0.0 },
+                cost_usd: None,
+                latency_ms: None,
+                query: None,
+            };
+            let (r, p) = (router.clone(), principal.clone());
+            blocking(move || r.feedback(&p, &feedback)).await?;
+        }
+    }
+    let case = tally.finish(
+        "vector_with_feedback",
+        "vector",
+        "Router::route",
+        Constraints::default(),
+        None,
+    );
+    Ok((case, records, index_secs))
 }
 
 /// Counts of one case's answers.

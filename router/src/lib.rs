@@ -4,7 +4,8 @@
 //! # Layout
 //! - [`route`]: constraints to filters, searches, best skill per agent,
 //!   the score, abstention and explanations (the score is documented there).
-//! - [`quality`]: Beta posteriors with cold-start priors, Thompson samples.
+//! - [`quality`]: Beta posteriors with cold-start priors, Thompson samples;
+//!   `neighbours` finds the recorded skills a new agent's prior borrows from.
 //! - [`stats`]: durable per-(agent version, skill) feedback statistics.
 //! - [`bench`]: the routing-accuracy benchmark (`switchyard bench routing`).
 //! - [`latency_bench`]: route latency at catalogue scale against the
@@ -18,6 +19,7 @@
 pub mod bench;
 pub mod error;
 pub mod latency_bench;
+mod neighbours;
 pub mod quality;
 pub mod route;
 pub mod stats;
@@ -172,10 +174,13 @@ impl Router {
             cost_usd: req.cost_usd,
             latency_ms: req.latency_ms,
         };
+        // The prior is frozen into the record: no budget, the exact one.
+        let mut exact = usize::MAX;
         let record = self
             .quality
             .stats()
-            .record(&key, outcome, || self.quality.prior(&card, v, &key))?;
+            .record(&key, outcome, || self.quality.prior(&card, v, &key, &mut exact))?;
+        self.quality.note_recorded(&key);
         Ok(FeedbackResponse {
             agent: key.agent,
             version: key.version,

@@ -17,19 +17,20 @@
 //! the same similarity and mediocre record, so it gets tried; its own
 //! outcomes then quickly dominate.
 //!
-//! Neighbour priors cost a vector read and a scan of the recorded skills, so
-//! they are cached per key and recomputed after
-//! [`QualityConfig::refresh_every`] new outcomes anywhere.
+//! The nearest recorded skills are found through [`crate::neighbours`], which
+//! compares each recorded skill with each estimated one about once, within
+//! a per-route budget (beyond it, in the background: until then the skill
+//! is estimated without neighbours); the neighbours' success rates are read
+//! live.
 
 use std::sync::Arc;
 
-use dashmap::DashMap;
 use rand_distr::{Beta, Distribution};
 use switchyard_registry::catalog::{AgentCard, VersionCard};
-use switchyard_registry::index::distance::dot;
 use switchyard_registry::{Catalog, VersionVectors};
 use switchyard_schemas::route::QualityPrior;
 
+use crate::neighbours::{NearParams, Neighbours};
 use crate::stats::{FeedbackStats, Record, StatsKey};
 
 /// Tuning of the priors.
@@ -45,8 +46,6 @@ pub struct QualityConfig {
     pub neighbour_min_similarity: f32,
     /// Most pseudo-observations a neighbour prior is worth.
     pub neighbour_strength: f64,
-    /// Outcomes (anywhere) after which a cached neighbour prior is redone.
-    pub refresh_every: u64,
 }
 
 impl Default for QualityConfig {
@@ -57,7 +56,6 @@ impl Default for QualityConfig {
             neighbour_k: 5,
             neighbour_min_similarity: 0.5,
             neighbour_strength: 4.0,
-            refresh_every: 32,
         }
     }
 }
@@ -90,35 +88,58 @@ impl Estimate {
 #[derive(Debug)]
 pub struct QualityModel {
     stats: Arc<FeedbackStats>,
-    catalog: Arc<Catalog>,
     config: QualityConfig,
-    /// key → (epoch computed at, neighbour prior as (mean, strength)).
-    neighbour_priors: DashMap<StatsKey, (u64, Option<(f64, f64)>)>,
-    /// Primary vectors of skills, by key (immutable once published).
-    vectors: DashMap<StatsKey, Option<Arc<[f32]>>>,
+    neighbours: Neighbours,
 }
 
 impl QualityModel {
+    /// Blocking: reads the primary vector of every recorded skill from the
+    /// store. Starts the neighbour lists' background thread.
     pub fn new(stats: Arc<FeedbackStats>, catalog: Arc<Catalog>, config: QualityConfig) -> Self {
+        let params = NearParams {
+            k: config.neighbour_k,
+            min_similarity: config.neighbour_min_similarity,
+        };
+        let neighbours = Neighbours::new(params, Box::new(move |key| primary_vector(&catalog, key)));
+        let mut keys = stats.keys();
+        // Sorted, so rows come in the same order at every start.
+        keys.sort();
+        for key in &keys {
+            neighbours.add(key);
+        }
+        if !keys.is_empty() {
+            tracing::info!(
+                records = keys.len(),
+                with_vectors = neighbours.recorded(),
+                "recorded skills indexed for neighbour priors"
+            );
+        }
         QualityModel {
             stats,
-            catalog,
             config,
-            neighbour_priors: DashMap::new(),
-            vectors: DashMap::new(),
+            neighbours,
         }
+    }
+
+    /// Makes `key`'s record available to its neighbours' priors; call once
+    /// it has a record. Blocking (a store read) the first time per key.
+    pub fn note_recorded(&self, key: &StatsKey) {
+        self.neighbours.add(key);
     }
 
     pub fn stats(&self) -> &Arc<FeedbackStats> {
         &self.stats
     }
 
-    /// The posterior of `card`'s `version`'s `skill`, and its own record.
+    /// The posterior of `card`'s `version`'s `skill`, and its own record;
+    /// a neighbour prior compares at most `budget` recorded skills (taken
+    /// from it).
     pub fn estimate(
         &self,
         card: &AgentCard,
         version: &VersionCard,
         skill: &str,
+        budget: &mut usize,
     ) -> (Estimate, Option<Record>) {
         let key = StatsKey {
             agent: card.name.clone(),
@@ -134,7 +155,7 @@ impl QualityModel {
                 prior: QualityPrior::Observed,
             },
             None => {
-                let (alpha, beta, prior) = self.prior(card, version, &key);
+                let (alpha, beta, prior) = self.prior(card, version, &key, budget);
                 Estimate {
                     alpha,
                     beta,
@@ -147,8 +168,15 @@ impl QualityModel {
     }
 
     /// The cold-start prior of `key` as `(alpha, beta, kind)`; frozen into
-    /// its record at its first outcome.
-    pub fn prior(&self, card: &AgentCard, version: &VersionCard, key: &StatsKey) -> (f64, f64, QualityPrior) {
+    /// its record at its first outcome. A neighbour prior compares at most
+    /// `budget` recorded skills (`usize::MAX`: exact).
+    pub fn prior(
+        &self,
+        card: &AgentCard,
+        version: &VersionCard,
+        key: &StatsKey,
+        budget: &mut usize,
+    ) -> (f64, f64, QualityPrior) {
         let earlier = card
             .versions
             .iter()
@@ -172,7 +200,7 @@ impl QualityModel {
             );
         }
         let bonus = self.config.optimism_bonus;
-        if let Some((mean, strength)) = self.neighbour_prior(key) {
+        if let Some((mean, strength)) = self.neighbour_prior(key, budget) {
             return (
                 1.0 + strength * mean + bonus,
                 1.0 + strength * (1.0 - mean),
@@ -184,71 +212,35 @@ impl QualityModel {
 
     /// Similarity-weighted mean success of the nearest recorded skills of
     /// other agents, and the pseudo-count it is worth.
-    fn neighbour_prior(&self, key: &StatsKey) -> Option<(f64, f64)> {
-        // Nothing to borrow from: skip the cache, which would otherwise fill
-        // with an entry per skill ever routed to.
-        if self.stats.is_empty() {
-            return None;
-        }
-        let epoch = self.stats.epoch();
-        if let Some(cached) = self.neighbour_priors.get(key)
-            && epoch.saturating_sub(cached.0) < self.config.refresh_every
-        {
-            return cached.1;
-        }
-        let computed = self.compute_neighbour_prior(key);
-        self.neighbour_priors.insert(key.clone(), (epoch, computed));
-        computed
-    }
-
-    fn compute_neighbour_prior(&self, key: &StatsKey) -> Option<(f64, f64)> {
-        let mine = self.primary_vector(key)?;
-        let mut near: Vec<(f32, f64)> = Vec::new();
-        for other in self.stats.keys() {
-            if other.agent == key.agent {
-                continue;
-            }
-            let Some(r) = self.stats.get(&other) else { continue };
-            if r.n <= 0.0 {
-                continue;
-            }
-            let Some(v) = self.primary_vector(&other) else {
+    fn neighbour_prior(&self, key: &StatsKey, budget: &mut usize) -> Option<(f64, f64)> {
+        let near = self.neighbours.nearest(key, budget)?;
+        let (mut weight, mut sum) = (0.0f64, 0.0f64);
+        for (sim, row) in near {
+            let Some((alpha, beta, n)) = self.neighbours.key(row).and_then(|k| self.stats.posterior(&k))
+            else {
                 continue;
             };
-            let sim = dot(&mine, &v);
-            if sim >= self.config.neighbour_min_similarity {
-                let (a, b) = (r.prior_alpha + r.successes, r.prior_beta + r.failures);
-                near.push((sim, a / (a + b)));
+            if n > 0.0 {
+                weight += f64::from(sim);
+                sum += f64::from(sim) * alpha / (alpha + beta);
             }
         }
-        near.sort_by(|a, b| b.0.total_cmp(&a.0));
-        near.truncate(self.config.neighbour_k);
-        let weight: f64 = near.iter().map(|(s, _)| f64::from(*s)).sum();
-        if weight <= 0.0 {
-            return None;
-        }
-        let mean = near.iter().map(|(s, m)| f64::from(*s) * m).sum::<f64>() / weight;
-        Some((mean, weight.min(self.config.neighbour_strength)))
+        (weight > 0.0).then(|| (sum / weight, weight.min(self.config.neighbour_strength)))
     }
+}
 
-    fn primary_vector(&self, key: &StatsKey) -> Option<Arc<[f32]>> {
-        if let Some(v) = self.vectors.get(key) {
-            return v.clone();
-        }
-        let found = self
-            .catalog
-            .store()
-            .version_vectors(&key.agent, &key.version)
-            .ok()
-            .flatten()
-            .and_then(|vv: VersionVectors| {
-                vv.vectors
-                    .into_iter()
-                    .filter(|v| v.skill == key.skill)
-                    .min_by_key(|v| v.vector)
-                    .map(|v| Arc::<[f32]>::from(v.values))
-            });
-        self.vectors.insert(key.clone(), found.clone());
-        found
-    }
+/// A skill's first vector, from the store.
+fn primary_vector(catalog: &Catalog, key: &StatsKey) -> Option<Vec<f32>> {
+    catalog
+        .store()
+        .version_vectors(&key.agent, &key.version)
+        .ok()
+        .flatten()
+        .and_then(|vv: VersionVectors| {
+            vv.vectors
+                .into_iter()
+                .filter(|v| v.skill == key.skill)
+                .min_by_key(|v| v.vector)
+                .map(|v| v.values)
+        })
 }

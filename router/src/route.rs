@@ -42,6 +42,7 @@ use switchyard_schemas::route::{
 
 use crate::Router;
 use crate::error::{Result, RouterError};
+use crate::neighbours::ROUTE_BUDGET;
 use crate::stats::Record;
 
 /// Candidates returned when a request does not say.
@@ -338,6 +339,7 @@ pub(crate) fn route_vector(
     let mut below = 0usize;
     let mut over_budget = 0usize;
     let mut best_similarity: Option<f32> = None;
+    let mut prior_budget = ROUTE_BUDGET;
     for (agent, hit) in best {
         let Some(card) = catalog.card(&agent) else {
             continue;
@@ -353,7 +355,7 @@ pub(crate) fn route_vector(
             })
             .unwrap_or(0.0);
         lexical_max = lexical_max.max(lex);
-        let (est, record) = quality.estimate(&card, version, &hit.key.skill);
+        let (est, record) = quality.estimate(&card, version, &hit.key.skill, &mut prior_budget);
         let (cost, cost_source) = effective_cost(version, record.as_ref(), config);
         let (latency, latency_source) = effective_latency(version, record.as_ref(), config);
         if c.max_cost_usd.is_some_and(|m| cost > m) || c.max_latency_ms.is_some_and(|m| latency > m) {

@@ -13,9 +13,8 @@
 //! Writes are serialised and acknowledged only after the redb commit
 //! (fsync); reads come from an in-memory map loaded at start.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use dashmap::DashMap;
@@ -155,8 +154,6 @@ pub struct FeedbackStats {
     records: DashMap<StatsKey, Record>,
     config: StatsConfig,
     write: Mutex<()>,
-    /// Bumped on every update: cached cold-start priors compare against it.
-    epoch: AtomicU64,
 }
 
 impl FeedbackStats {
@@ -197,7 +194,6 @@ impl FeedbackStats {
             records,
             config,
             write: Mutex::new(()),
-            epoch: AtomicU64::new(0),
         })
     }
 
@@ -224,9 +220,12 @@ impl FeedbackStats {
         self.records.iter().map(|r| r.key().clone()).collect()
     }
 
-    /// Updates counter for cache invalidation.
-    pub fn epoch(&self) -> u64 {
-        self.epoch.load(Ordering::Acquire)
+    /// The posterior of `key` as `(alpha, beta, n)`, its prior included,
+    /// without copying the record.
+    pub fn posterior(&self, key: &StatsKey) -> Option<(f64, f64, f64)> {
+        self.records
+            .get(key)
+            .map(|r| (r.prior_alpha + r.successes, r.prior_beta + r.failures, r.n))
     }
 
     /// Records one outcome durably and returns the updated record; a new
@@ -238,28 +237,58 @@ impl FeedbackStats {
         outcome: Outcome,
         prior: impl FnOnce() -> (f64, f64, QualityPrior),
     ) -> Result<Record> {
+        let mut prior = Some(prior);
+        let mut records = self.record_batch(&[(key.clone(), outcome)], |_| {
+            prior.take().map_or((1.0, 1.0, QualityPrior::Uninformed), |p| p())
+        })?;
+        Ok(records.remove(0))
+    }
+
+    /// Records several outcomes in one durable commit (one fsync), in
+    /// order, and returns the updated records; a new record starts from
+    /// `prior(key)`. All or nothing. Blocking: call from a blocking thread.
+    pub fn record_batch(
+        &self,
+        outcomes: &[(StatsKey, Outcome)],
+        mut prior: impl FnMut(&StatsKey) -> (f64, f64, QualityPrior),
+    ) -> Result<Vec<Record>> {
         let gamma = 0.5f64.powf(1.0 / self.config.half_life.max(1.0));
         let _w = self.write.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut record = self.get(key).unwrap_or_else(|| Record::new(prior()));
-        let Outcome {
-            score: outcome,
-            cost_usd,
-            latency_ms,
-        } = outcome;
-        record.observe(gamma, outcome, cost_usd, latency_ms, self.config.latency_window);
-        let raw = serde_json::to_vec(&record).map_err(|e| RouterError::Corrupt {
-            what: "feedback record",
-            detail: e.to_string(),
-        })?;
+        // Updated here first, so a key given twice sees its first outcome.
+        let mut updated: HashMap<&StatsKey, Record> = HashMap::new();
+        let mut out = Vec::with_capacity(outcomes.len());
         let txn = self.db.begin_write()?;
-        txn.open_table(STATS)?.insert(
-            (key.agent.as_str(), key.version.as_str(), key.skill.as_str()),
-            raw.as_slice(),
-        )?;
+        {
+            let mut table = txn.open_table(STATS)?;
+            for (key, outcome) in outcomes {
+                let mut record = match updated.remove(key) {
+                    Some(r) => r,
+                    None => self.get(key).unwrap_or_else(|| Record::new(prior(key))),
+                };
+                record.observe(
+                    gamma,
+                    outcome.score,
+                    outcome.cost_usd,
+                    outcome.latency_ms,
+                    self.config.latency_window,
+                );
+                let raw = serde_json::to_vec(&record).map_err(|e| RouterError::Corrupt {
+                    what: "feedback record",
+                    detail: e.to_string(),
+                })?;
+                table.insert(
+                    (key.agent.as_str(), key.version.as_str(), key.skill.as_str()),
+                    raw.as_slice(),
+                )?;
+                out.push(record.clone());
+                updated.insert(key, record);
+            }
+        }
         txn.commit()?;
-        self.records.insert(key.clone(), record.clone());
-        self.epoch.fetch_add(1, Ordering::AcqRel);
-        Ok(record)
+        for (key, record) in updated {
+            self.records.insert(key.clone(), record);
+        }
+        Ok(out)
     }
 }
 
@@ -359,5 +388,41 @@ mod tests {
         // The prior is frozen in the record.
         assert_eq!(r.prior, QualityPrior::Neighbours);
         assert!((r.to_wire().alpha - 2.25).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_batch_is_one_durable_commit_applied_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = StatsKey {
+            skill: "t".into(),
+            ..key()
+        };
+        let mut priors = Vec::new();
+        {
+            let stats = FeedbackStats::open(dir.path(), StatsConfig::default()).unwrap();
+            let out = stats
+                .record_batch(
+                    &[
+                        (key(), outcome(1.0, None, None)),
+                        (other.clone(), outcome(0.0, None, None)),
+                        (key(), outcome(0.0, None, Some(50))),
+                    ],
+                    |k| {
+                        priors.push(k.clone());
+                        UNIFORM()
+                    },
+                )
+                .unwrap();
+            assert_eq!(out.len(), 3);
+            assert_eq!(out[2].calls, 2, "the second outcome of a key sees the first");
+        }
+        assert_eq!(priors, [key(), other.clone()], "one prior per new key");
+        let stats = FeedbackStats::open(dir.path(), StatsConfig::default()).unwrap();
+        let r = stats.get(&key()).unwrap();
+        assert_eq!(r.calls, 2);
+        assert_eq!(r.latency_p95(), Some(50));
+        assert_eq!(stats.get(&other).unwrap().calls, 1);
+        let (alpha, beta, n) = stats.posterior(&other).unwrap();
+        assert_eq!((alpha, beta, n), (1.0, 2.0, 1.0));
     }
 }

@@ -15,6 +15,7 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 use switchyard_registry::embedder::{EmbedError, Embedder, EmbeddingSpace};
 use switchyard_router::latency_bench::{RouteBenchConfig, RouteBenchReport, run_route_bench_with};
+use switchyard_router::{FeedbackStats, StatsConfig};
 
 /// A unit vector per text, seeded by the text's hash.
 #[derive(Debug)]
@@ -87,9 +88,11 @@ fn assert_sane(r: &RouteBenchReport) {
             "vector_constrained",
             "vector_selective",
             "vector_in_thread",
-            "text_cache_miss"
+            "text_cache_miss",
+            "vector_with_feedback"
         ]
     );
+    assert_eq!(r.feedback_records, 30, "a tenth of the skills");
     for c in &r.cases {
         assert_eq!(c.queries, 40, "{}", c.name);
         assert_eq!(c.answered, 40, "{}: every query answered", c.name);
@@ -118,9 +121,10 @@ fn assert_sane(r: &RouteBenchReport) {
     assert_eq!(r.text_embed_cpu_mean_ms.is_some(), cfg!(target_os = "linux"));
     let e = &r.text_embed_ms;
     assert!(0.0 < e.p50 && e.p50 <= e.p99 && e.p99 <= e.max);
+    let routed_vectors = [0, 1, 2, 5].map(|i| r.cases[i].latency_ms.p99);
     assert_eq!(
         r.goals.vector_p99_ms,
-        r.cases[..3].iter().map(|c| c.latency_ms.p99).fold(0.0, f64::max)
+        routed_vectors.into_iter().fold(0.0, f64::max)
     );
 }
 
@@ -141,6 +145,11 @@ async fn tiny_run_is_sane_and_its_data_dir_is_reused() {
     assert_sane(&second);
     assert!(second.reused);
     assert_eq!(second.publish_secs, None);
+    // The feedback case's records live elsewhere: the data directory's
+    // statistics stay empty.
+    let stats = FeedbackStats::open(dir.path(), StatsConfig::default()).unwrap();
+    assert!(stats.is_empty());
+    drop(stats);
 
     // Other data in the same directory is refused, not overwritten.
     let other = RouteBenchConfig {

@@ -32,6 +32,15 @@ pub fn dot_simsimd(a: &[f32], b: &[f32]) -> f32 {
     }
 }
 
+/// Appends the symmetric int8 codes of `row` (scale `max|x| / 127`) to
+/// `codes` and returns the scale: `x ≈ code · scale`.
+pub fn quantize_i8(row: &[f32], codes: &mut Vec<i8>) -> f32 {
+    let max = row.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+    codes.extend(row.iter().map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8));
+    scale
+}
+
 /// Dot product of int8 codes with the kernel the benchmark found fastest.
 #[inline]
 pub fn dot_i8(a: &[i8], b: &[i8]) -> f32 {

@@ -24,7 +24,7 @@ use instant_distance::{Builder, Point};
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::columns::Bitset;
-use super::distance::dot_i8;
+use super::distance::{dot_i8, quantize_i8};
 use super::error::IndexError;
 
 /// An f32 with a total order, for heaps.
@@ -84,10 +84,7 @@ impl Quantized {
         let mut codes = Vec::with_capacity(rows * dim);
         let mut scales = Vec::with_capacity(rows);
         for row in vectors.chunks_exact(dim.max(1)) {
-            let max = row.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-            let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
-            codes.extend(row.iter().map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8));
-            scales.push(scale);
+            scales.push(quantize_i8(row, &mut codes));
         }
         Quantized { dim, codes, scales }
     }
