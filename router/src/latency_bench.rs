@@ -40,7 +40,11 @@
 //! hold records for a tenth of the skills, at most 10,000, and the outcome
 //! of each route's top candidate is reported after it (untimed), as the
 //! executor does. Every skill a route scores without a record of its own
-//! then needs a neighbour prior. It counts towards the vector goal.
+//! then needs a neighbour prior: just after the router's start these are
+//! built by its background thread while the case runs;
+//! `vector_with_feedback_settled` routes the same queries again once that
+//! thread is idle (a server whose skills all have their lists). Both count
+//! towards the vector goal.
 //!
 //! Wall-clock times on a shared machine include waiting for a core, so the
 //! unconstrained vector queries are also routed on the calling thread
@@ -230,6 +234,9 @@ pub struct RouteBenchReport {
     /// Seconds the router took at start to index those records' vectors
     /// for neighbour priors.
     pub feedback_index_secs: f64,
+    /// Seconds the background thread still needed, after the first pass of
+    /// the feedback case, to build the neighbour lists handed to it.
+    pub feedback_settle_secs: f64,
     pub goals: Goals,
 }
 
@@ -432,16 +439,15 @@ pub async fn run_route_bench_with(
     };
 
     // The unconstrained vector queries again, in a fleet with a history.
-    let (feedback_records, feedback_index_secs) = {
+    let feedback = {
         let requests: Vec<RouteRequest> = vectors
             .iter()
             .map(|v| vector_request(v, &Constraints::default()))
             .collect();
-        let (case, records, secs) =
-            run_case_with_feedback(&catalog, &principal, &spec, &requests, warm, cfg.seed).await?;
-        cases.push(case);
-        (records, secs)
+        run_cases_with_feedback(&catalog, &principal, &spec, &requests, warm, cfg.seed).await?
     };
+    cases.push(feedback.after_start);
+    cases.push(feedback.settled);
 
     let vector_p99_ms = cases
         .iter()
@@ -473,8 +479,9 @@ pub async fn run_route_bench_with(
         cases,
         text_embed_ms,
         text_embed_cpu_mean_ms,
-        feedback_records,
-        feedback_index_secs,
+        feedback_records: feedback.records,
+        feedback_index_secs: feedback.index_secs,
+        feedback_settle_secs: feedback.settle_secs,
         goals: Goals {
             vector_p99_goal_ms: VECTOR_P99_GOAL_MS,
             vector_p99_ms,
@@ -693,16 +700,17 @@ fn synthetic_agent(
 /// The `vector` case on a router whose statistics hold records for a tenth
 /// of the skills (at most [`FEEDBACK_RECORDS`], random outcomes), with the
 /// outcome of each route's top candidate reported after it, as the
-/// executor does (not timed). Returns the case, the number of records
-/// loaded and the seconds the router took to index them at start.
-async fn run_case_with_feedback(
+/// executor does (not timed): first just after the router started, while
+/// its background thread builds the neighbour lists of the skills routed
+/// to; then, once that thread is idle, the same queries again.
+async fn run_cases_with_feedback(
     catalog: &Arc<Catalog>,
     principal: &Principal,
     spec: &DataSpec,
     requests: &[RouteRequest],
     warm: usize,
     seed: u64,
-) -> Result<(RouteCase, usize, f64)> {
+) -> Result<FeedbackCases> {
     let dir = temp_dir()?;
     let records = (spec.skills / 10).clamp(1, FEEDBACK_RECORDS);
     let (catalog_, path, spec_) = (catalog.clone(), dir.path().to_owned(), spec.clone());
@@ -736,6 +744,46 @@ async fn run_case_with_feedback(
     })
     .await?;
     let mut rng = StdRng::seed_from_u64(seed.wrapping_add(3));
+    let after_start = route_and_report(&router, principal, requests, warm, &mut rng).await?;
+    let start = Instant::now();
+    let r = router.clone();
+    blocking(move || {
+        r.settle_priors();
+        Ok(())
+    })
+    .await?;
+    let settle_secs = start.elapsed().as_secs_f64();
+    let settled = route_and_report(&router, principal, requests, warm, &mut rng).await?;
+    let finish = |tally: Tally, name: &str| {
+        tally.finish(name, "vector", "Router::route", Constraints::default(), None)
+    };
+    Ok(FeedbackCases {
+        after_start: finish(after_start, "vector_with_feedback"),
+        settled: finish(settled, "vector_with_feedback_settled"),
+        records,
+        index_secs,
+        settle_secs,
+    })
+}
+
+/// The two feedback cases and how their router was prepared.
+struct FeedbackCases {
+    after_start: RouteCase,
+    settled: RouteCase,
+    records: usize,
+    index_secs: f64,
+    settle_secs: f64,
+}
+
+/// Routes `requests` one by one, timing all but the first `warm`, and
+/// reports a random outcome for each answer's top candidate (untimed).
+async fn route_and_report(
+    router: &Arc<Router>,
+    principal: &Principal,
+    requests: &[RouteRequest],
+    warm: usize,
+    rng: &mut StdRng,
+) -> Result<Tally> {
     let mut tally = Tally::default();
     for (i, req) in requests.iter().enumerate() {
         let start = Instant::now();
@@ -757,14 +805,7 @@ async fn run_case_with_feedback(
             blocking(move || r.feedback(&p, &feedback)).await?;
         }
     }
-    let case = tally.finish(
-        "vector_with_feedback",
-        "vector",
-        "Router::route",
-        Constraints::default(),
-        None,
-    );
-    Ok((case, records, index_secs))
+    Ok(tally)
 }
 
 /// Counts of one case's answers.

@@ -87,6 +87,12 @@ impl Router {
         self.quality.stats()
     }
 
+    /// Blocks until the cold-start neighbour lists handed to the background
+    /// thread so far are built (benchmarks and tests: routes never wait).
+    pub fn settle_priors(&self) {
+        self.quality.settle();
+    }
+
     pub fn config(&self) -> &RouterConfig {
         &self.config
     }

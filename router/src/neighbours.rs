@@ -51,6 +51,10 @@ pub(crate) struct RecordedSkills {
 struct Rows {
     keys: Vec<StatsKey>,
     row_of: HashMap<StatsKey, u32>,
+    /// Each row's agent as a number, so a scan compares integers rather
+    /// than chasing every key's name.
+    agent_ids: HashMap<String, u32>,
+    agent_of: Vec<u32>,
     /// `keys.len()` int8 rows of `dim` codes, concatenated, and their scales.
     dim: usize,
     codes: Vec<i8>,
@@ -101,6 +105,9 @@ impl RecordedSkills {
         let row = rows.keys.len() as u32;
         rows.row_of.insert(key.clone(), row);
         rows.keys.push(key.clone());
+        let next = rows.agent_ids.len() as u32;
+        let agent = *rows.agent_ids.entry(key.agent.clone()).or_insert(next);
+        rows.agent_of.push(agent);
         let rows = &mut *rows;
         let scale = quantize_i8(vector, &mut rows.codes);
         rows.scales.push(scale);
@@ -122,8 +129,10 @@ impl RecordedSkills {
         }
         let mut query = Vec::with_capacity(rows.dim);
         let query_scale = quantize_i8(vector, &mut query);
+        // An agent without rows matches none.
+        let own = rows.agent_ids.get(agent).copied().unwrap_or(u32::MAX);
         for row in near.compared..rows.keys.len() {
-            if rows.keys[row].agent == agent {
+            if rows.agent_of[row] == own {
                 continue;
             }
             let codes = &rows.codes[row * rows.dim..(row + 1) * rows.dim];
@@ -267,7 +276,6 @@ impl Neighbours {
 
     /// Blocks until the background thread has done every key handed to it
     /// so far.
-    #[cfg(test)]
     pub fn wait_idle(&self) {
         let mut pending = self.shared.pending.lock().unwrap_or_else(PoisonError::into_inner);
         while *pending > 0 {
@@ -316,12 +324,32 @@ impl Shared {
 
 /// The background thread: brings each queued key's list up to date.
 fn work(shared: &Shared, rx: &Receiver<StatsKey>) {
+    lowest_priority();
     while let Ok(key) = rx.recv() {
         let cached = shared.lists.get(&key).map(|n| n.clone());
         if due(cached.as_ref().map_or(0, |n| n.compared), shared.recorded.len()) {
             shared.update(&key, cached.unwrap_or_default());
         }
         shared.done(&key);
+    }
+}
+
+/// Puts the calling thread in Linux's `SCHED_IDLE` class: it runs only on
+/// cores nothing else wants, so catching up after a start (tens of millions
+/// of comparisons on a large fleet) never delays a route.
+fn lowest_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::unix::{
+            NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
+            thread_native_id,
+        };
+        let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+        if let Err(e) =
+            set_thread_priority_and_policy(thread_native_id(), thread_priority::ThreadPriority::Min, idle)
+        {
+            tracing::warn!(error = ?e, "neighbour-prior thread left at normal priority");
+        }
     }
 }
 

@@ -127,6 +127,12 @@ impl QualityModel {
         self.neighbours.add(key);
     }
 
+    /// Blocks until the neighbour lists handed to the background thread so
+    /// far are built.
+    pub fn settle(&self) {
+        self.neighbours.wait_idle();
+    }
+
     pub fn stats(&self) -> &Arc<FeedbackStats> {
         &self.stats
     }

@@ -89,7 +89,8 @@ fn assert_sane(r: &RouteBenchReport) {
             "vector_selective",
             "vector_in_thread",
             "text_cache_miss",
-            "vector_with_feedback"
+            "vector_with_feedback",
+            "vector_with_feedback_settled"
         ]
     );
     assert_eq!(r.feedback_records, 30, "a tenth of the skills");
@@ -121,7 +122,7 @@ fn assert_sane(r: &RouteBenchReport) {
     assert_eq!(r.text_embed_cpu_mean_ms.is_some(), cfg!(target_os = "linux"));
     let e = &r.text_embed_ms;
     assert!(0.0 < e.p50 && e.p50 <= e.p99 && e.p99 <= e.max);
-    let routed_vectors = [0, 1, 2, 5].map(|i| r.cases[i].latency_ms.p99);
+    let routed_vectors = [0, 1, 2, 5, 6].map(|i| r.cases[i].latency_ms.p99);
     assert_eq!(
         r.goals.vector_p99_ms,
         routed_vectors.into_iter().fold(0.0, f64::max)
