@@ -114,11 +114,6 @@ impl RecordedSkills {
         true
     }
 
-    /// The key of `row`.
-    pub fn key(&self, row: u32) -> Option<StatsKey> {
-        self.read().keys.get(row as usize).cloned()
-    }
-
     /// Extends `near` over the rows it has not compared yet: the `k` most
     /// similar rows of agents other than `agent`, at least `min_similarity`.
     fn extend(&self, near: &mut Near, vector: &[f32], agent: &str, params: NearParams) {
@@ -228,9 +223,16 @@ impl Neighbours {
         self.shared.recorded.len()
     }
 
-    /// The key of a row of [`Neighbours::nearest`].
-    pub fn key(&self, row: u32) -> Option<StatsKey> {
-        self.shared.recorded.key(row)
+    /// Calls `f` with the similarity and key of each row of `near` (an
+    /// answer of [`Neighbours::nearest`]), under one read lock and without
+    /// copying keys: a route reads about 300 of them.
+    pub fn for_each(&self, near: &[(f32, u32)], mut f: impl FnMut(f32, &StatsKey)) {
+        let rows = self.shared.recorded.read();
+        for &(sim, row) in near {
+            if let Some(key) = rows.keys.get(row as usize) {
+                f(sim, key);
+            }
+        }
     }
 
     /// The nearest recorded rows of `key` as `(similarity, row)`, most
@@ -400,7 +402,9 @@ mod tests {
     }
 
     fn agents(n: &Neighbours, near: &[(f32, u32)]) -> Vec<String> {
-        near.iter().map(|(_, r)| n.key(*r).unwrap().agent).collect()
+        let mut out = Vec::new();
+        n.for_each(near, |_, k| out.push(k.agent.clone()));
+        out
     }
 
     #[test]

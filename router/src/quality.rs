@@ -221,16 +221,14 @@ impl QualityModel {
     fn neighbour_prior(&self, key: &StatsKey, budget: &mut usize) -> Option<(f64, f64)> {
         let near = self.neighbours.nearest(key, budget)?;
         let (mut weight, mut sum) = (0.0f64, 0.0f64);
-        for (sim, row) in near {
-            let Some((alpha, beta, n)) = self.neighbours.key(row).and_then(|k| self.stats.posterior(&k))
-            else {
-                continue;
-            };
-            if n > 0.0 {
+        self.neighbours.for_each(&near, |sim, other| {
+            if let Some((alpha, beta, n)) = self.stats.posterior(other)
+                && n > 0.0
+            {
                 weight += f64::from(sim);
                 sum += f64::from(sim) * alpha / (alpha + beta);
             }
-        }
+        });
         (weight > 0.0).then(|| (sum / weight, weight.min(self.config.neighbour_strength)))
     }
 }
