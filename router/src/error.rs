@@ -40,6 +40,10 @@ pub enum RouterError {
     /// Boxed: redb's error is large and this path is rare.
     #[error("feedback storage failure: {0}")]
     Storage(Box<redb::Error>),
+    /// The commit this outcome shared with others failed (its error, as
+    /// text: every caller of the commit gets it).
+    #[error("feedback storage failure: {0}")]
+    SharedCommit(String),
     /// A blocking task panicked or was cancelled.
     #[error("router worker failed: {0}")]
     Worker(String),

@@ -10,12 +10,15 @@
 //! record is read, never stored. Reported costs feed a decayed mean and
 //! reported latencies a window whose p95 may replace the declared one.
 //!
-//! Writes are serialised and acknowledged only after the redb commit
-//! (fsync); reads come from an in-memory map loaded at start.
+//! Writes are acknowledged only after the redb commit (fsync); reads come
+//! from an in-memory map loaded at start. Concurrent [`FeedbackStats::record`]
+//! calls share commits (group commit): while one commit runs, the outcomes
+//! that arrive queue up, and one of their callers commits them all at once,
+//! so a busy fleet's feedback is not limited to one fsync per outcome.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Condvar, Mutex, PoisonError};
 
 use dashmap::DashMap;
 use redb::{Database, ReadableTable, TableDefinition};
@@ -154,6 +157,27 @@ pub struct FeedbackStats {
     records: DashMap<StatsKey, Record>,
     config: StatsConfig,
     write: Mutex<()>,
+    commits: Mutex<Commits>,
+    committed: Condvar,
+}
+
+/// Outcomes waiting for a shared commit, and the answers of finished ones
+/// by ticket.
+#[derive(Debug, Default)]
+struct Commits {
+    next_ticket: u64,
+    waiting: Vec<Waiting>,
+    committing: bool,
+    answers: HashMap<u64, std::result::Result<Record, String>>,
+}
+
+#[derive(Debug)]
+struct Waiting {
+    ticket: u64,
+    key: StatsKey,
+    outcome: Outcome,
+    /// Computed before queueing when the key had no record yet.
+    prior: Option<(f64, f64, QualityPrior)>,
 }
 
 impl FeedbackStats {
@@ -194,6 +218,8 @@ impl FeedbackStats {
             records,
             config,
             write: Mutex::new(()),
+            commits: Mutex::default(),
+            committed: Condvar::new(),
         })
     }
 
@@ -230,18 +256,72 @@ impl FeedbackStats {
 
     /// Records one outcome durably and returns the updated record; a new
     /// record starts from `prior()`. Blocking (fsync): call from a blocking
-    /// thread.
+    /// thread. Calls made while a commit runs share the next one.
     pub fn record(
         &self,
         key: &StatsKey,
         outcome: Outcome,
         prior: impl FnOnce() -> (f64, f64, QualityPrior),
     ) -> Result<Record> {
-        let mut prior = Some(prior);
-        let mut records = self.record_batch(&[(key.clone(), outcome)], |_| {
-            prior.take().map_or((1.0, 1.0, QualityPrior::Uninformed), |p| p())
-        })?;
-        Ok(records.remove(0))
+        // Outside the lock: a prior may read other records.
+        let prior = (!self.records.contains_key(key)).then(prior);
+        let mut commits = self.commits.lock().unwrap_or_else(PoisonError::into_inner);
+        let ticket = commits.next_ticket;
+        commits.next_ticket += 1;
+        commits.waiting.push(Waiting {
+            ticket,
+            key: key.clone(),
+            outcome,
+            prior,
+        });
+        loop {
+            if let Some(answer) = commits.answers.remove(&ticket) {
+                return answer.map_err(RouterError::SharedCommit);
+            }
+            if commits.committing {
+                commits = self
+                    .committed
+                    .wait(commits)
+                    .unwrap_or_else(PoisonError::into_inner);
+                continue;
+            }
+            // No commit runs: this caller commits everything queued,
+            // its own outcome included.
+            commits.committing = true;
+            let batch = std::mem::take(&mut commits.waiting);
+            drop(commits);
+            // A panic must not leave `committing` set: every later caller
+            // would wait for it forever.
+            let result =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.commit_waiting(&batch)))
+                    .unwrap_or_else(|_| Err(RouterError::Worker("feedback commit panicked".to_owned())));
+            commits = self.commits.lock().unwrap_or_else(PoisonError::into_inner);
+            match result {
+                Ok(records) => {
+                    for (w, r) in batch.iter().zip(records) {
+                        commits.answers.insert(w.ticket, Ok(r));
+                    }
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    for w in &batch {
+                        commits.answers.insert(w.ticket, Err(message.clone()));
+                    }
+                }
+            }
+            commits.committing = false;
+            self.committed.notify_all();
+        }
+    }
+
+    fn commit_waiting(&self, batch: &[Waiting]) -> Result<Vec<Record>> {
+        let outcomes: Vec<(StatsKey, Outcome)> = batch.iter().map(|w| (w.key.clone(), w.outcome)).collect();
+        self.record_batch(&outcomes, |key| {
+            batch
+                .iter()
+                .find_map(|w| (&w.key == key).then_some(w.prior).flatten())
+                .unwrap_or((1.0, 1.0, QualityPrior::Uninformed))
+        })
     }
 
     /// Records several outcomes in one durable commit (one fsync), in
@@ -424,5 +504,34 @@ mod tests {
         assert_eq!(stats.get(&other).unwrap().calls, 1);
         let (alpha, beta, n) = stats.posterior(&other).unwrap();
         assert_eq!((alpha, beta, n), (1.0, 2.0, 1.0));
+    }
+
+    #[test]
+    fn concurrent_outcomes_all_land_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys: Vec<StatsKey> = (0..4)
+            .map(|i| StatsKey {
+                skill: format!("s{i}"),
+                ..key()
+            })
+            .collect();
+        {
+            let stats = FeedbackStats::open(dir.path(), StatsConfig::default()).unwrap();
+            std::thread::scope(|scope| {
+                for t in 0..8 {
+                    let (stats, keys) = (&stats, &keys);
+                    scope.spawn(move || {
+                        for i in 0..25 {
+                            let k = &keys[(t + i) % 4];
+                            let r = stats.record(k, outcome(1.0, None, None), UNIFORM).unwrap();
+                            assert!(r.calls >= 1);
+                        }
+                    });
+                }
+            });
+        }
+        let stats = FeedbackStats::open(dir.path(), StatsConfig::default()).unwrap();
+        let calls: Vec<u64> = keys.iter().map(|k| stats.get(k).unwrap().calls).collect();
+        assert_eq!(calls, [50, 50, 50, 50], "every outcome durable, none twice");
     }
 }

@@ -50,6 +50,7 @@ impl ApiError {
                 | RouterError::Io { .. }
                 | RouterError::Corrupt { .. }
                 | RouterError::Storage(_)
+                | RouterError::SharedCommit(_)
                 | RouterError::Worker(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             },
             ApiError::MetaAgent(e) => meta_agent_status(e),
