@@ -23,6 +23,7 @@
 //!   route's latency never depends on how much history the fleet has.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
@@ -167,6 +168,9 @@ struct Shared {
     queued: DashMap<StatsKey, ()>,
     pending: Mutex<usize>,
     idle: Condvar,
+    /// Set when the owner is dropped: the worker leaves the rest of its
+    /// queue (possibly seconds of work) rather than delay a shutdown.
+    stop: AtomicBool,
 }
 
 impl std::fmt::Debug for Neighbours {
@@ -190,6 +194,7 @@ impl Neighbours {
             queued: DashMap::new(),
             pending: Mutex::new(0),
             idle: Condvar::new(),
+            stop: AtomicBool::new(false),
         });
         let (tx, rx) = mpsc::channel();
         let worker = {
@@ -292,7 +297,8 @@ impl Neighbours {
 
 impl Drop for Neighbours {
     fn drop(&mut self) {
-        // Closing the channel ends the worker's loop.
+        self.shared.stop.store(true, Ordering::Relaxed);
+        // Closing the channel wakes a worker waiting for work.
         self.queue.lock().unwrap_or_else(PoisonError::into_inner).take();
         if let Some(worker) = self.worker.take() {
             let _ = worker.join();
@@ -328,6 +334,9 @@ impl Shared {
 fn work(shared: &Shared, rx: &Receiver<StatsKey>) {
     lowest_priority();
     while let Ok(key) = rx.recv() {
+        if shared.stop.load(Ordering::Relaxed) {
+            return;
+        }
         let cached = shared.lists.get(&key).map(|n| n.clone());
         if due(cached.as_ref().map_or(0, |n| n.compared), shared.recorded.len()) {
             shared.update(&key, cached.unwrap_or_default());
@@ -362,7 +371,7 @@ fn due(compared: usize, total: usize) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
 
     use super::*;
 
