@@ -22,7 +22,7 @@
 //!   from what is known until then (its older list, or no neighbours): a
 //!   route's latency never depends on how much history the fleet has.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
@@ -51,7 +51,8 @@ pub(crate) struct RecordedSkills {
 #[derive(Debug, Default)]
 struct Rows {
     keys: Vec<StatsKey>,
-    row_of: HashMap<StatsKey, u32>,
+    /// The same keys, for lookups.
+    known: HashSet<StatsKey>,
     /// Each row's agent as a number, so a scan compares integers rather
     /// than chasing every key's name.
     agent_ids: HashMap<String, u32>,
@@ -83,15 +84,14 @@ impl RecordedSkills {
     }
 
     pub fn contains(&self, key: &StatsKey) -> bool {
-        self.read().row_of.contains_key(key)
+        self.read().known.contains(key)
     }
 
-    /// Adds `key`'s primary vector unless `key` is already a row; true if
-    /// it was added.
-    pub fn add(&self, key: &StatsKey, vector: &[f32]) -> bool {
+    /// Adds `key`'s primary vector unless `key` is already a row.
+    pub fn add(&self, key: &StatsKey, vector: &[f32]) {
         let mut rows = self.rows.write().unwrap_or_else(PoisonError::into_inner);
-        if rows.row_of.contains_key(key) {
-            return false;
+        if rows.known.contains(key) {
+            return;
         }
         if rows.keys.is_empty() {
             rows.dim = vector.len();
@@ -101,10 +101,9 @@ impl RecordedSkills {
                 dim = vector.len(),
                 "recorded skill vector of another dimension ignored"
             );
-            return false;
+            return;
         }
-        let row = rows.keys.len() as u32;
-        rows.row_of.insert(key.clone(), row);
+        rows.known.insert(key.clone());
         rows.keys.push(key.clone());
         let next = rows.agent_ids.len() as u32;
         let agent = *rows.agent_ids.entry(key.agent.clone()).or_insert(next);
@@ -112,7 +111,6 @@ impl RecordedSkills {
         let rows = &mut *rows;
         let scale = quantize_i8(vector, &mut rows.codes);
         rows.scales.push(scale);
-        true
     }
 
     /// Extends `near` over the rows it has not compared yet: the `k` most
@@ -163,10 +161,9 @@ struct Shared {
     lists: DashMap<StatsKey, Near>,
     params: NearParams,
     vectors: Box<VectorSource>,
-    /// Keys handed to the worker and not yet done; the count wakes
-    /// [`Neighbours::wait_idle`].
-    queued: DashMap<StatsKey, ()>,
-    pending: Mutex<usize>,
+    /// Keys handed to the worker and not yet done; `idle` is signalled
+    /// when none is left ([`Neighbours::wait_idle`]).
+    queued: Mutex<HashSet<StatsKey>>,
     idle: Condvar,
     /// Set when the owner is dropped: the worker leaves the rest of its
     /// queue (possibly seconds of work) rather than delay a shutdown.
@@ -191,8 +188,7 @@ impl Neighbours {
             lists: DashMap::new(),
             params,
             vectors,
-            queued: DashMap::new(),
-            pending: Mutex::new(0),
+            queued: Mutex::default(),
             idle: Condvar::new(),
             stop: AtomicBool::new(false),
         });
@@ -271,12 +267,15 @@ impl Neighbours {
         let Some(tx) = queue.as_ref() else {
             return false;
         };
-        if self.shared.queued.insert(key.clone(), ()).is_none() {
-            *self.shared.pending.lock().unwrap_or_else(PoisonError::into_inner) += 1;
-            if tx.send(key.clone()).is_err() {
-                self.shared.done(key);
-                return false;
-            }
+        let newly_queued = self
+            .shared
+            .queued
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key.clone());
+        if newly_queued && tx.send(key.clone()).is_err() {
+            self.shared.done(key);
+            return false;
         }
         true
     }
@@ -284,12 +283,12 @@ impl Neighbours {
     /// Blocks until the background thread has done every key handed to it
     /// so far.
     pub fn wait_idle(&self) {
-        let mut pending = self.shared.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        while *pending > 0 {
-            pending = self
+        let mut queued = self.shared.queued.lock().unwrap_or_else(PoisonError::into_inner);
+        while !queued.is_empty() {
+            queued = self
                 .shared
                 .idle
-                .wait(pending)
+                .wait(queued)
                 .unwrap_or_else(PoisonError::into_inner);
         }
     }
@@ -321,10 +320,9 @@ impl Shared {
     }
 
     fn done(&self, key: &StatsKey) {
-        self.queued.remove(key);
-        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        *pending = pending.saturating_sub(1);
-        if *pending == 0 {
+        let mut queued = self.queued.lock().unwrap_or_else(PoisonError::into_inner);
+        queued.remove(key);
+        if queued.is_empty() {
             self.idle.notify_all();
         }
     }
