@@ -393,6 +393,12 @@ pub async fn run_route_bench_with(
         ..Default::default()
     };
 
+    // The unconstrained queries: the `vector` case, on the calling thread,
+    // and in a fleet with a history.
+    let unconstrained: Arc<[RouteRequest]> = vectors
+        .iter()
+        .map(|v| vector_request(v, &Constraints::default()))
+        .collect();
     let mut cases = Vec::new();
     for (name, constraints) in [
         ("vector", Constraints::default()),
@@ -405,11 +411,7 @@ pub async fn run_route_bench_with(
     // The same unconstrained queries on the calling thread: what the
     // hand-off to tokio's blocking pool adds, and the route's on-CPU time.
     {
-        let requests: Vec<RouteRequest> = vectors
-            .iter()
-            .map(|v| vector_request(v, &Constraints::default()))
-            .collect();
-        let (r, p) = (router.clone(), principal.clone());
+        let (r, p, requests) = (router.clone(), principal.clone(), unconstrained.clone());
         let case = blocking(move || run_case_blocking(&r, &p, "vector_in_thread", &requests, warm)).await?;
         cases.push(case);
     }
@@ -438,14 +440,8 @@ pub async fn run_route_bench_with(
         blocking(move || embed_latencies(e.as_ref(), &timed)).await?
     };
 
-    // The unconstrained vector queries again, in a fleet with a history.
-    let feedback = {
-        let requests: Vec<RouteRequest> = vectors
-            .iter()
-            .map(|v| vector_request(v, &Constraints::default()))
-            .collect();
-        run_cases_with_feedback(&catalog, &principal, &spec, &requests, warm, cfg.seed).await?
-    };
+    let feedback =
+        run_cases_with_feedback(&catalog, &principal, &spec, &unconstrained, warm, cfg.seed).await?;
     cases.push(feedback.after_start);
     cases.push(feedback.settled);
 
@@ -629,6 +625,16 @@ async fn publish_all(
     Ok(commits)
 }
 
+/// Synthetic agent `i`'s name, in its owner's (tenant `i % 10`) namespace.
+fn agent_name(i: usize) -> String {
+    format!("{}/agent-{i:06}", tenant(i % TENANTS))
+}
+
+/// The id of a synthetic agent's `j`th skill.
+fn skill_id(j: usize) -> String {
+    format!("skill-{j}")
+}
+
 /// Agent `i`: owned by tenant `i % 10`, `skills` skills on random tools.
 fn synthetic_agent(
     i: usize,
@@ -650,7 +656,7 @@ fn synthetic_agent(
         .map(|j| {
             let c = rng.random_range(0..tools.len());
             Skill {
-                id: format!("skill-{j}"),
+                id: skill_id(j),
                 name: tools[c].name.clone(),
                 description: tools[c].description.clone(),
                 tags: vec![],
@@ -665,7 +671,7 @@ fn synthetic_agent(
         })
         .collect();
     AgentManifest {
-        name: format!("{}/agent-{i:06}", tenant(owner)),
+        name: agent_name(i),
         version: "1.0.0".to_owned(),
         title: format!("Synthetic agent {i}"),
         description: "Synthetic agent of the route-latency benchmark.".to_owned(),
@@ -722,9 +728,9 @@ async fn run_cases_with_feedback(
             .map(|row| {
                 let (i, j) = (row / spec_.skills_per_agent, row % spec_.skills_per_agent);
                 let key = StatsKey {
-                    agent: format!("{}/agent-{i:06}", tenant(i % TENANTS)),
+                    agent: agent_name(i),
                     version: "1.0.0".to_owned(),
-                    skill: format!("skill-{j}"),
+                    skill: skill_id(j),
                 };
                 let score = if rng.random_bool(0.7) { 1.0 } else { 0.0 };
                 (
